@@ -1,0 +1,237 @@
+// Package config holds the gateway's configuration: the schema of
+// CONFIG.md as Go types, its defaults, strict decoding of the TOML file
+// (unknown keys and wrong types refused), ${ENV} expansion, and validation
+// of every value and cross-reference. Every error names the place in the
+// file as file:line:col and says what to write instead.
+//
+// A *Config returned by Load is complete (defaults applied), valid, and
+// never modified afterwards: reload builds a new one and the proxy swaps
+// it atomically.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is the whole file.
+type Config struct {
+	Server      Server               `toml:"server"`
+	Admin       Admin                `toml:"admin"`
+	Log         Log                  `toml:"log"`
+	Errors      Errors               `toml:"errors"`
+	Store       Store                `toml:"store"`
+	Auth        Auth                 `toml:"auth"`
+	RateLimits  map[string]RateLimit `toml:"rate_limits"`
+	Idempotency Idempotency          `toml:"idempotency"`
+	Upstreams   []Upstream           `toml:"upstreams"`
+	Routes      []Route              `toml:"routes"`
+
+	// Path is the file the config was loaded from; Dir its folder, against
+	// which relative paths (body_schema) resolve.
+	Path string `toml:"-"`
+	Dir  string `toml:"-"`
+	// TrustedProxies is Server.TrustedProxies parsed.
+	TrustedProxies []netip.Prefix `toml:"-"`
+	// ErrorMap is Errors.Map with its keys parsed.
+	ErrorMap map[int]int `toml:"-"`
+	// Warnings are non-fatal findings (logged at every load).
+	Warnings []string `toml:"-"`
+}
+
+// Server is [server].
+type Server struct {
+	Listen                string   `toml:"listen"`
+	ReadTimeout           Duration `toml:"read_timeout"`
+	WriteTimeout          Duration `toml:"write_timeout"`
+	IdleTimeout           Duration `toml:"idle_timeout"`
+	MaxHeaderBytes        Size     `toml:"max_header_bytes"`
+	MaxBodyBytes          Size     `toml:"max_body_bytes"`
+	MaxConcurrent         int      `toml:"max_concurrent"`
+	TrustedProxiesRaw     []string `toml:"trusted_proxies"`
+	Maintenance           bool     `toml:"maintenance"`
+	MaintenanceRetryAfter Duration `toml:"maintenance_retry_after"`
+	ShutdownGrace         Duration `toml:"shutdown_grace"`
+	Watch                 bool     `toml:"watch"`
+	TLSCert               string   `toml:"tls_cert"`
+	TLSKey                string   `toml:"tls_key"`
+	TLSClientCA           string   `toml:"tls_client_ca"`
+	TLSClientAuth         string   `toml:"tls_client_auth"`
+}
+
+// Admin is [admin].
+type Admin struct {
+	Listen string `toml:"listen"`
+}
+
+// Log is [log].
+type Log struct {
+	Format string `toml:"format"`
+	Access bool   `toml:"access"`
+}
+
+// Errors is [errors].
+type Errors struct {
+	KeepUpstreamJSON bool           `toml:"keep_upstream_json"`
+	TypeBase         string         `toml:"type_base"`
+	Map              map[string]int `toml:"map"`
+}
+
+// Store is [store].
+type Store struct {
+	Backend               string   `toml:"backend"`
+	MemoryBudget          Size     `toml:"memory_budget"`
+	RedisAddrs            []string `toml:"redis_addrs"`
+	RedisPassword         string   `toml:"redis_password"`
+	RedisTimeout          Duration `toml:"redis_timeout"`
+	RateLimitOnStoreError string   `toml:"rate_limit_on_store_error"`
+}
+
+// Auth is [auth].
+type Auth struct {
+	Realm  string  `toml:"realm"`
+	Tokens []Token `toml:"tokens"`
+}
+
+// Token is one [[auth.tokens]] entry.
+type Token struct {
+	ID     string   `toml:"id"`
+	SHA256 string   `toml:"sha256"`
+	Scopes []string `toml:"scopes"`
+	Orgs   []string `toml:"orgs"`
+}
+
+// RateLimit is one [rate_limits.NAME] policy.
+type RateLimit struct {
+	Key           string  `toml:"key"`
+	Rate          float64 `toml:"rate"`
+	Burst         int     `toml:"burst"`
+	LegacyHeaders bool    `toml:"legacy_headers"`
+}
+
+// Idempotency is [idempotency].
+type Idempotency struct {
+	Methods           []string `toml:"methods"`
+	TTL               Duration `toml:"ttl"`
+	OnReuse           string   `toml:"on_reuse"`
+	LockTimeout       Duration `toml:"lock_timeout"`
+	MaxStoredResponse Size     `toml:"max_stored_response"`
+}
+
+// Upstream is one [[upstreams]] entry.
+type Upstream struct {
+	Name                  string   `toml:"name"`
+	Targets               []string `toml:"targets"`
+	Balance               string   `toml:"balance"`
+	ConnectTimeout        Duration `toml:"connect_timeout"`
+	Timeout               Duration `toml:"timeout"`
+	MaxConns              int      `toml:"max_conns"`
+	Retries               int      `toml:"retries"`
+	RetryBudget           float64  `toml:"retry_budget"`
+	HealthPath            string   `toml:"health_path"`
+	HealthInterval        Duration `toml:"health_interval"`
+	HealthTimeout         Duration `toml:"health_timeout"`
+	HealthyAfter          int      `toml:"healthy_after"`
+	UnhealthyAfter        int      `toml:"unhealthy_after"`
+	EjectAfter            int      `toml:"eject_after"`
+	EjectFor              Duration `toml:"eject_for"`
+	MaxEjected            float64  `toml:"max_ejected"`
+	TLSCA                 string   `toml:"tls_ca"`
+	TLSServerName         string   `toml:"tls_server_name"`
+	TLSCert               string   `toml:"tls_cert"`
+	TLSKey                string   `toml:"tls_key"`
+	TLSInsecureSkipVerify bool     `toml:"tls_insecure_skip_verify"`
+}
+
+// Route is one [[routes]] entry.
+type Route struct {
+	Path                  string   `toml:"path"`
+	Methods               []string `toml:"methods"`
+	Upstream              string   `toml:"upstream"`
+	StripPrefix           string   `toml:"strip_prefix"`
+	Auth                  bool     `toml:"auth"`
+	Scopes                []string `toml:"scopes"`
+	ForwardAuthorization  bool     `toml:"forward_authorization"`
+	RateLimits            []string `toml:"rate_limits"`
+	Idempotency           bool     `toml:"idempotency"`
+	RequireIdempotencyKey bool     `toml:"require_idempotency_key"`
+	BodySchema            string   `toml:"body_schema"`
+	Produces              []string `toml:"produces"`
+	Maintenance           bool     `toml:"maintenance"`
+	Gone                  bool     `toml:"gone"`
+	Deprecation           string   `toml:"deprecation"`
+	Sunset                string   `toml:"sunset"`
+	SunsetLink            string   `toml:"sunset_link"`
+	Teapot                bool     `toml:"teapot"`
+
+	// Parsed forms, set by validation.
+	DeprecationAt time.Time `toml:"-"`
+	SunsetAt      time.Time `toml:"-"`
+	// BodySchemaPath is BodySchema resolved against the config's folder.
+	BodySchemaPath string `toml:"-"`
+}
+
+// Defaults returns a Config holding every default of CONFIG.md; the tables
+// that repeat ([[upstreams]], [[routes]], [rate_limits.*]) get theirs per
+// entry in applyDefaults.
+func Defaults() Config {
+	return Config{
+		Server: Server{
+			Listen:                "127.0.0.1:8080",
+			ReadTimeout:           Duration(10 * time.Second),
+			WriteTimeout:          Duration(30 * time.Second),
+			IdleTimeout:           Duration(60 * time.Second),
+			MaxHeaderBytes:        16 << 10,
+			MaxBodyBytes:          1 << 20,
+			TrustedProxiesRaw:     []string{},
+			MaintenanceRetryAfter: Duration(120 * time.Second),
+			ShutdownGrace:         Duration(15 * time.Second),
+			TLSClientAuth:         "off",
+		},
+		Admin:  Admin{Listen: "127.0.0.1:9901"},
+		Log:    Log{Format: "json", Access: true},
+		Errors: Errors{KeepUpstreamJSON: true},
+		Store: Store{
+			Backend:               "memory",
+			MemoryBudget:          128 << 20,
+			RedisAddrs:            []string{"127.0.0.1:6379"},
+			RedisPassword:         "${REDIS_PASSWORD}",
+			RedisTimeout:          Duration(50 * time.Millisecond),
+			RateLimitOnStoreError: "local",
+		},
+		Auth: Auth{Realm: "cobaltgw"},
+		Idempotency: Idempotency{
+			Methods:           []string{"POST", "PATCH"},
+			TTL:               Duration(24 * time.Hour),
+			OnReuse:           "conflict",
+			LockTimeout:       Duration(60 * time.Second),
+			MaxStoredResponse: 1 << 20,
+		},
+	}
+}
+
+func upstreamDefaults() Upstream {
+	return Upstream{
+		Balance:        "round_robin",
+		ConnectTimeout: Duration(time.Second),
+		Timeout:        Duration(30 * time.Second),
+		MaxConns:       1024,
+		Retries:        1,
+		RetryBudget:    0.2,
+		HealthInterval: Duration(5 * time.Second),
+		HealthTimeout:  Duration(time.Second),
+		HealthyAfter:   2,
+		UnhealthyAfter: 2,
+		EjectAfter:     5,
+		EjectFor:       Duration(30 * time.Second),
+		MaxEjected:     0.5,
+	}
+}
+
+func routeDefaults() Route {
+	return Route{
+		ForwardAuthorization: true,
+		Idempotency:          true,
+		Produces:             []string{"application/json"},
+	}
+}

@@ -1,0 +1,32 @@
+package config
+
+import (
+	"reflect"
+	"strconv"
+)
+
+// applyDefaults gives each [[upstreams]] and [[routes]] entry the defaults
+// of the keys it does not write. The decoder starts array-table entries
+// from zero values, and some defaults are not zero (retries = 1,
+// idempotency = true), so presence is read from the index.
+func applyDefaults(cfg *Config, ix *index) {
+	ud := reflect.ValueOf(upstreamDefaults())
+	for i := range cfg.Upstreams {
+		fill(reflect.ValueOf(&cfg.Upstreams[i]).Elem(), ud, "upstreams["+strconv.Itoa(i)+"]", ix)
+	}
+	rd := reflect.ValueOf(routeDefaults())
+	for i := range cfg.Routes {
+		fill(reflect.ValueOf(&cfg.Routes[i]).Elem(), rd, "routes["+strconv.Itoa(i)+"]", ix)
+	}
+}
+
+func fill(dst, def reflect.Value, prefix string, ix *index) {
+	t := dst.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("toml")
+		if tag == "" || tag == "-" || ix.has(prefix+"."+tag) {
+			continue
+		}
+		dst.Field(i).Set(def.Field(i))
+	}
+}

@@ -1,0 +1,496 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"mime"
+	"net"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cobaltgw/cobaltgw/contract"
+)
+
+type validator struct {
+	cfg  *Config
+	ix   *index
+	file string
+	errs []error
+}
+
+// errf records an error at the key path's place in the file.
+func (v *validator) errf(path, format string, args ...any) {
+	at := v.ix.nearest(path)
+	v.errs = append(v.errs, &Error{v.file, at.line, at.col, path + ": " + fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) validate() {
+	v.server()
+	v.admin()
+	v.errors()
+	v.store()
+	v.auth()
+	v.rateLimits()
+	v.idempotency()
+	ups := v.upstreams()
+	v.routes(ups)
+}
+
+func (v *validator) positive(path string, d Duration) {
+	if d <= 0 {
+		v.errf(path, "must be a positive duration such as \"1s\"")
+	}
+}
+
+func (v *validator) oneOf(path, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.errf(path, "%q is not allowed; write one of %s", val, quoteList(allowed))
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = strconv.Quote(x)
+	}
+	return strings.Join(q, ", ")
+}
+
+func (v *validator) hostPort(path, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.errf(path, "%q is not host:port; write an address such as \"127.0.0.1:8080\"", addr)
+		return
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		v.errf(path, "%q has no valid port; write a port from 0 to 65535", addr)
+	}
+	_ = host
+}
+
+func (v *validator) server() {
+	s := &v.cfg.Server
+	v.hostPort("server.listen", s.Listen)
+	v.positive("server.read_timeout", s.ReadTimeout)
+	v.positive("server.write_timeout", s.WriteTimeout)
+	v.positive("server.idle_timeout", s.IdleTimeout)
+	if s.MaxHeaderBytes < 1024 {
+		v.errf("server.max_header_bytes", "must be at least \"1KiB\" to hold a request line and its headers")
+	}
+	if s.MaxHeaderBytes > 1<<20 {
+		v.errf("server.max_header_bytes", "must be at most \"1MiB\"")
+	}
+	if s.MaxBodyBytes < 1 {
+		v.errf("server.max_body_bytes", "must be at least 1 byte, e.g. \"1MiB\"")
+	}
+	if s.MaxConcurrent < 0 {
+		v.errf("server.max_concurrent", "must be 0 (unlimited) or a positive number of in-flight requests")
+	}
+	for i, c := range s.TrustedProxiesRaw {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			a, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				v.errf("server.trusted_proxies", "entry %d %q is not a CIDR; write one such as \"10.0.0.0/8\" or \"127.0.0.1/32\"", i+1, c)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		v.cfg.TrustedProxies = append(v.cfg.TrustedProxies, p.Masked())
+	}
+	if s.MaintenanceRetryAfter < Duration(time.Second) {
+		v.errf("server.maintenance_retry_after", "must be at least \"1s\" (Retry-After is in whole seconds)")
+	}
+	if s.ShutdownGrace < 0 {
+		v.errf("server.shutdown_grace", "must not be negative")
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		v.errf("server.tls_cert", "tls_cert and tls_key go together; set both or neither")
+	}
+	v.oneOf("server.tls_client_auth", s.TLSClientAuth, "off", "optional", "required")
+	if s.TLSClientAuth != "off" && (s.TLSClientCA == "" || s.TLSCert == "") {
+		v.errf("server.tls_client_auth", "%q needs tls_client_ca and a TLS listener (tls_cert, tls_key)", s.TLSClientAuth)
+	}
+}
+
+func (v *validator) admin() {
+	if v.cfg.Admin.Listen != "" {
+		v.hostPort("admin.listen", v.cfg.Admin.Listen)
+	}
+	v.oneOf("log.format", v.cfg.Log.Format, "json", "text")
+}
+
+func (v *validator) errors() {
+	e := &v.cfg.Errors
+	if e.TypeBase != "" {
+		if u, err := url.Parse(e.TypeBase); err != nil || u.Scheme == "" {
+			v.errf("errors.type_base", "%q is not an absolute URL; write one such as \"https://docs.example.com/errors/\"", e.TypeBase)
+		}
+	}
+	v.cfg.ErrorMap = map[int]int{}
+	for k, to := range e.Map {
+		from, err := strconv.Atoi(k)
+		path := "errors.map." + k
+		if err != nil || from < 100 || from > 599 {
+			v.errf(path, "%q is not an upstream status; keys are statuses from 100 to 599, e.g. 502 = 503", k)
+			continue
+		}
+		if !contract.InSet(to) {
+			v.errf(path, "%d is outside the contract; map to one of %v", to, contract.Statuses)
+			continue
+		}
+		v.cfg.ErrorMap[from] = to
+	}
+}
+
+func (v *validator) store() {
+	s := &v.cfg.Store
+	v.oneOf("store.backend", s.Backend, "memory", "redis")
+	if s.MemoryBudget < 1<<20 {
+		v.errf("store.memory_budget", "must be at least \"1MiB\"")
+	}
+	if s.Backend == "redis" {
+		if len(s.RedisAddrs) == 0 {
+			v.errf("store.redis_addrs", "backend \"redis\" needs at least one address such as \"127.0.0.1:6379\"")
+		}
+		for _, a := range s.RedisAddrs {
+			v.hostPort("store.redis_addrs", a)
+		}
+	}
+	v.positive("store.redis_timeout", s.RedisTimeout)
+	v.oneOf("store.rate_limit_on_store_error", s.RateLimitOnStoreError, "local", "allow", "deny")
+}
+
+func (v *validator) auth() {
+	a := &v.cfg.Auth
+	if a.Realm == "" {
+		v.errf("auth.realm", "must not be empty; it names the protection space in WWW-Authenticate")
+	}
+	for _, c := range a.Realm {
+		if c < 0x20 || c == 0x7f {
+			v.errf("auth.realm", "must not contain control characters")
+			break
+		}
+	}
+	ids, digests := map[string]bool{}, map[string]bool{}
+	for i, t := range a.Tokens {
+		p := fmt.Sprintf("auth.tokens[%d]", i)
+		if t.ID == "" {
+			v.errf(p+".id", "every token needs an id (it names the client in logs and to the upstream)")
+		} else if ids[t.ID] {
+			v.errf(p+".id", "%q is used by an earlier token; ids must be unique", t.ID)
+		}
+		ids[t.ID] = true
+		d := strings.ToLower(t.SHA256)
+		if len(d) != 64 || strings.Trim(d, "0123456789abcdef") != "" {
+			v.errf(p+".sha256", "must be 64 hex digits; produce it with: printf %%s \"$TOKEN\" | cobaltgw hash-token")
+		} else if digests[d] {
+			v.errf(p+".sha256", "the same digest appears in an earlier token")
+		}
+		digests[d] = true
+	}
+}
+
+// ValidLimitKey reports whether k is a rate-limit key kind.
+func validLimitKey(k string) bool {
+	switch k {
+	case "ip", "token", "route", "client_cert":
+		return true
+	}
+	name, ok := strings.CutPrefix(k, "header:")
+	return ok && name != "" && isToken(name)
+}
+
+func (v *validator) rateLimits() {
+	for name, rl := range v.cfg.RateLimits {
+		p := "rate_limits." + name
+		if !v.ix.has(p + ".key") {
+			v.errf(p, "key is required: write key = \"ip\", \"token\", \"header:<Name>\", \"route\" or \"client_cert\"")
+		} else if !validLimitKey(rl.Key) {
+			v.errf(p+".key", "%q is not a key; write \"ip\", \"token\", \"header:<Name>\", \"route\" or \"client_cert\"", rl.Key)
+		}
+		if !v.ix.has(p + ".rate") {
+			v.errf(p, "rate is required (tokens per second, fractions allowed), e.g. rate = 50")
+		} else if math.IsNaN(rl.Rate) || rl.Rate <= 0 {
+			v.errf(p+".rate", "must be a positive number of tokens per second, e.g. 50 or 0.5")
+		}
+		if !v.ix.has(p + ".burst") {
+			v.errf(p, "burst is required (bucket capacity, at least 1), e.g. burst = 100")
+		} else if rl.Burst < 1 && !math.IsInf(rl.Rate, 1) {
+			v.errf(p+".burst", "must be at least 1 with a finite rate; a bucket of 0 admits nothing")
+		}
+	}
+}
+
+func (v *validator) idempotency() {
+	id := &v.cfg.Idempotency
+	for _, m := range id.Methods {
+		if !isToken(m) || strings.ToUpper(m) != m {
+			v.errf("idempotency.methods", "%q is not an upper-case method name such as \"POST\"", m)
+		}
+	}
+	v.positive("idempotency.ttl", id.TTL)
+	v.oneOf("idempotency.on_reuse", id.OnReuse, "conflict", "replay")
+	v.positive("idempotency.lock_timeout", id.LockTimeout)
+	if id.MaxStoredResponse < 0 {
+		v.errf("idempotency.max_stored_response", "must not be negative")
+	}
+	if id.LockTimeout > id.TTL {
+		v.errf("idempotency.lock_timeout", "must not exceed ttl (%s)", id.TTL.D())
+	}
+}
+
+func (v *validator) upstreams() map[string]*Upstream {
+	byName := map[string]*Upstream{}
+	for i := range v.cfg.Upstreams {
+		u := &v.cfg.Upstreams[i]
+		p := fmt.Sprintf("upstreams[%d]", i)
+		if u.Name == "" {
+			v.errf(p, "name is required, e.g. name = \"api\"")
+		} else if byName[u.Name] != nil {
+			v.errf(p+".name", "%q is used by an earlier upstream; names must be unique", u.Name)
+		}
+		byName[u.Name] = u
+		if len(u.Targets) == 0 {
+			v.errf(p+".targets", "needs at least one target such as \"http://127.0.0.1:9000\"")
+		}
+		for _, t := range u.Targets {
+			if _, _, _, err := ParseTarget(t); err != nil {
+				v.errf(p+".targets", "%v", err)
+			}
+		}
+		v.oneOf(p+".balance", u.Balance, "round_robin", "least_conn")
+		v.positive(p+".connect_timeout", u.ConnectTimeout)
+		v.positive(p+".timeout", u.Timeout)
+		if u.MaxConns < 1 {
+			v.errf(p+".max_conns", "must be at least 1 connection per target")
+		}
+		if u.Retries < 0 {
+			v.errf(p+".retries", "must be 0 or more")
+		}
+		if u.RetryBudget < 0 || u.RetryBudget > 1 || math.IsNaN(u.RetryBudget) {
+			v.errf(p+".retry_budget", "must be a share from 0 to 1, e.g. 0.2")
+		}
+		if u.HealthPath != "" && !strings.HasPrefix(u.HealthPath, "/") {
+			v.errf(p+".health_path", "%q must start with \"/\"", u.HealthPath)
+		}
+		v.positive(p+".health_interval", u.HealthInterval)
+		v.positive(p+".health_timeout", u.HealthTimeout)
+		for _, k := range []struct {
+			name string
+			n    int
+		}{{"healthy_after", u.HealthyAfter}, {"unhealthy_after", u.UnhealthyAfter}, {"eject_after", u.EjectAfter}} {
+			if k.n < 1 {
+				v.errf(p+"."+k.name, "must be at least 1")
+			}
+		}
+		v.positive(p+".eject_for", u.EjectFor)
+		if u.MaxEjected < 0 || u.MaxEjected > 1 || math.IsNaN(u.MaxEjected) {
+			v.errf(p+".max_ejected", "must be a share from 0 to 1, e.g. 0.5")
+		}
+		if (u.TLSCert == "") != (u.TLSKey == "") {
+			v.errf(p+".tls_cert", "tls_cert and tls_key go together; set both or neither")
+		}
+		if u.TLSInsecureSkipVerify {
+			v.cfg.Warnings = append(v.cfg.Warnings, fmt.Sprintf("upstream %q: tls_insecure_skip_verify = true: its certificates are not verified", u.Name))
+		}
+	}
+	return byName
+}
+
+// ParseTarget splits an upstream target URL into scheme, host:port (with
+// the scheme's default port filled in) and host name.
+func ParseTarget(t string) (scheme, addr, host string, err error) {
+	u, perr := url.Parse(t)
+	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", "", fmt.Errorf("target %q is not an http:// or https:// URL such as \"http://127.0.0.1:9000\"", t)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return "", "", "", fmt.Errorf("target %q must be scheme://host:port only (no path, query or credentials)", t)
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", "", "", fmt.Errorf("target %q has no valid port", t)
+	}
+	return u.Scheme, net.JoinHostPort(host, port), host, nil
+}
+
+func (v *validator) routes(ups map[string]*Upstream) {
+	seen := map[string]int{}
+	for i := range v.cfg.Routes {
+		r := &v.cfg.Routes[i]
+		p := fmt.Sprintf("routes[%d]", i)
+		if r.Path == "" {
+			v.errf(p, "path is required, e.g. path = \"/v1/assets\" or \"/v1/assets/*\"")
+		} else if msg := routePathProblem(r.Path); msg != "" {
+			v.errf(p+".path", "%q %s", r.Path, msg)
+		} else if j, dup := seen[r.Path]; dup {
+			v.errf(p+".path", "%q is already the path of routes[%d]; each path may appear once", r.Path, j)
+		}
+		seen[r.Path] = i
+		if len(r.Methods) == 0 && !r.Gone && !r.Teapot {
+			v.errf(p, "methods is required, e.g. methods = [\"GET\", \"POST\"]")
+		}
+		for _, m := range r.Methods {
+			switch {
+			case !isToken(m) || strings.ToUpper(m) != m:
+				v.errf(p+".methods", "%q is not an upper-case method name such as \"GET\"", m)
+			case m == "BREW" || m == "WHEN":
+				v.errf(p+".methods", "%q always answers 418 (HTCPCP); remove it, or set teapot = true", m)
+			case m == "HEAD":
+				v.errf(p+".methods", "HEAD is allowed wherever GET is; list GET instead")
+			}
+		}
+		switch {
+		case r.Upstream == "" && !r.Gone && !r.Teapot:
+			v.errf(p, "upstream is required unless gone or teapot is set, e.g. upstream = \"api\"")
+		case r.Upstream != "" && ups[r.Upstream] == nil:
+			v.errf(p+".upstream", "%q is not the name of any [[upstreams]]%s", r.Upstream, nameHint(r.Upstream, upstreamNames(v.cfg)))
+		}
+		if r.StripPrefix != "" && (!strings.HasPrefix(r.StripPrefix, "/") || strings.HasSuffix(r.StripPrefix, "/")) {
+			v.errf(p+".strip_prefix", "%q must start with \"/\" and not end with one, e.g. \"/v1\"", r.StripPrefix)
+		}
+		if len(r.Scopes) > 0 && !r.Auth {
+			v.errf(p+".scopes", "scopes need auth = true on the route")
+		}
+		for _, name := range r.RateLimits {
+			if _, ok := v.cfg.RateLimits[name]; !ok {
+				v.errf(p+".rate_limits", "%q is not a [rate_limits.*] policy%s", name, nameHint(name, policyNames(v.cfg)))
+			}
+		}
+		if r.RequireIdempotencyKey && !r.Idempotency {
+			v.errf(p+".require_idempotency_key", "needs idempotency = true on the route")
+		}
+		if r.BodySchema != "" {
+			r.BodySchemaPath = r.BodySchema
+			if !filepath.IsAbs(r.BodySchemaPath) {
+				r.BodySchemaPath = filepath.Join(v.cfg.Dir, r.BodySchema)
+			}
+		}
+		if len(r.Produces) == 0 {
+			v.errf(p+".produces", "must list at least one media type, e.g. [\"application/json\"]")
+		}
+		for _, mt := range r.Produces {
+			t, _, err := mime.ParseMediaType(mt)
+			if err != nil || strings.Contains(t, "*") || !strings.Contains(t, "/") {
+				v.errf(p+".produces", "%q is not a concrete media type such as \"application/json\"", mt)
+			}
+		}
+		v.routeDates(p, r)
+		if u := ups[r.Upstream]; u != nil && r.Idempotency && v.cfg.Idempotency.LockTimeout <= u.Timeout {
+			v.errf("idempotency.lock_timeout", "%s must be longer than the timeout of upstream %q (%s) used by %s, so a claim outlives its request", v.cfg.Idempotency.LockTimeout.D(), u.Name, u.Timeout.D(), p)
+		}
+	}
+}
+
+func (v *validator) routeDates(p string, r *Route) {
+	parse := func(key, s string) time.Time {
+		if s == "" {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			v.errf(p+"."+key, "%q is not an RFC 3339 time; write one such as \"2027-01-31T00:00:00Z\"", s)
+		}
+		return t
+	}
+	r.DeprecationAt = parse("deprecation", r.Deprecation)
+	r.SunsetAt = parse("sunset", r.Sunset)
+	if !r.SunsetAt.IsZero() && !r.DeprecationAt.IsZero() && r.SunsetAt.Before(r.DeprecationAt) {
+		v.errf(p+".sunset", "is before deprecation; a route cannot be removed before it is deprecated")
+	}
+	if r.SunsetLink != "" {
+		if r.Sunset == "" {
+			v.errf(p+".sunset_link", "needs sunset to be set (the link is sent with the Sunset header)")
+		}
+		if u, err := url.Parse(r.SunsetLink); err != nil || u.Scheme == "" || strings.ContainsAny(r.SunsetLink, "<>\" ") {
+			v.errf(p+".sunset_link", "%q is not an absolute URL", r.SunsetLink)
+		}
+	}
+}
+
+// routePathProblem says what is wrong with a route path, or "" when it is
+// in the gateway's normalized form (so it can match a normalized request).
+func routePathProblem(path string) string {
+	base, prefix := strings.CutSuffix(path, "/*")
+	if prefix && base == "" {
+		base = "/"
+	}
+	switch {
+	case !strings.HasPrefix(base, "/"):
+		return "must start with \"/\""
+	case strings.Contains(base, "*"):
+		return "may contain \"*\" only as a final \"/*\" (prefix route)"
+	case strings.Contains(base, "//"):
+		return "must not contain \"//\" (requests are matched after duplicate slashes are collapsed)"
+	case strings.ContainsAny(base, "?#%\\ \t"):
+		return "must be a plain decoded path without ?, #, %, \\ or spaces"
+	}
+	for _, seg := range strings.Split(base, "/") {
+		if seg == "." || seg == ".." {
+			return "must not contain dot segments (requests are matched after they are removed)"
+		}
+	}
+	for _, c := range []byte(base) {
+		if c < 0x21 || c > 0x7e {
+			return "must be printable ASCII"
+		}
+	}
+	return ""
+}
+
+// isToken reports whether s is an RFC 9110 §5.6.2 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func upstreamNames(c *Config) []string {
+	out := make([]string, 0, len(c.Upstreams))
+	for _, u := range c.Upstreams {
+		out = append(out, u.Name)
+	}
+	return out
+}
+
+func policyNames(c *Config) []string {
+	out := make([]string, 0, len(c.RateLimits))
+	for n := range c.RateLimits {
+		out = append(out, n)
+	}
+	return out
+}
+
+// nameHint suggests the nearest defined name, or lists them.
+func nameHint(name string, names []string) string {
+	if len(names) == 0 {
+		return " (none is defined)"
+	}
+	for _, n := range names {
+		if editDistance(name, n) <= 2 {
+			return fmt.Sprintf("; did you mean %q?", n)
+		}
+	}
+	return "; defined: " + quoteList(names)
+}

@@ -1,0 +1,290 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/upstream"
+)
+
+// hopHeaders are the connection-specific fields a proxy must not forward
+// (RFC 9110 §7.6.1), as in net/http/httputil's reverse proxy, plus
+// HTTP2-Settings (RFC 7540 §3.2.1) and Expect, which the server has
+// already answered (RFC 9110 §10.1.1: the body is read before forwarding).
+var hopHeaders = [...]string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Http2-Settings",
+}
+
+// gatewayOwned are request fields only the gateway may set: a client
+// cannot pose as an authenticated consumer or a verified certificate.
+var gatewayOwned = [...]string{"X-Consumer-Id", "X-Client-Cert-Subject"}
+
+var (
+	hdrXFF        = []byte("X-Forwarded-For")
+	hdrXFProto    = []byte("X-Forwarded-Proto")
+	hdrXFHost     = []byte("X-Forwarded-Host")
+	hdrExpect     = []byte("Expect")
+	hdrConnection = []byte("Connection")
+	hdrRetryAfter = []byte("Retry-After")
+	hdrWWWAuth    = []byte("WWW-Authenticate")
+	hdrProxyAuth  = []byte("Proxy-Authenticate")
+	hdrRateLimit  = []byte("RateLimit")
+	hdrRLPolicy   = []byte("RateLimit-Policy")
+)
+
+// dropHopHeaders removes the hop-by-hop fields of h and every field named
+// in its Connection header (RFC 9110 §7.6.1).
+func dropHopHeaders(peekAll func(string) [][]byte, del func(string)) {
+	var names [8][]byte
+	n := 0
+	var store [256]byte
+	buf := store[:0]
+	for _, v := range peekAll("Connection") {
+		for len(v) > 0 {
+			var tok []byte
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, nil
+			}
+			tok = trimOWS(tok)
+			if len(tok) > 0 && n < len(names) {
+				start := len(buf)
+				buf = append(buf, tok...)
+				names[n] = buf[start:]
+				n++
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		del(string(names[i]))
+	}
+	for _, h := range hopHeaders {
+		del(h)
+	}
+}
+
+// forward is stage 11: send the request to the route's upstream and
+// answer with its response, passed through or normalized.
+func (r *request) forward() bool {
+	ctx := r.ctx
+	req := &ctx.Request
+	h := &req.Header
+	pool := r.route.upstream
+
+	dropHopHeaders(h.PeekAll, h.Del)
+	h.DelBytes(hdrExpect)
+	for _, name := range gatewayOwned {
+		h.Del(name)
+	}
+	r.setForwardedHeaders()
+	h.SetBytesKV(hdrRequestID, r.id)
+
+	var uri [512]byte
+	u := append(uri[:0], r.route.stripPrefix(r.path)...)
+	if len(r.query) > 0 {
+		u = append(u, '?')
+		u = append(u, r.query...)
+	}
+	h.SetRequestURIBytes(u)
+	req.SetRequestURIBytes(u)
+
+	t0 := time.Now()
+	res := pool.Do(req, &ctx.Response, t0.Add(pool.Timeout()))
+	r.upstreamNs = time.Since(t0)
+	if res.Target != nil {
+		r.target = res.Target.URL
+	}
+	switch res.Outcome {
+	case upstream.Unavailable:
+		ctx.Response.Reset()
+		r.fail(contract.StatusServiceUnavailable, contract.CodeUpstreamUnavailable, "The upstream service cannot be reached", res.RetryAfter)
+	case upstream.Timeout:
+		ctx.Response.Reset()
+		r.fail(contract.StatusServiceUnavailable, contract.CodeUpstreamTimeout, "The upstream service did not answer in time", 1)
+	case upstream.BadResponse:
+		ctx.Response.Reset()
+		r.fail(contract.StatusInternalServerError, contract.CodeUpstreamBadResponse, "The upstream service sent an invalid response", 0)
+	default:
+		r.normalizeResponse()
+	}
+	return true
+}
+
+// setForwardedHeaders sets X-Forwarded-For, -Proto and -Host. Values a
+// client sent are believed only from a peer in trusted_proxies; from any
+// other peer they are replaced, so a client cannot spoof its address.
+func (r *request) setForwardedHeaders() {
+	h := &r.ctx.Request.Header
+	peer := peerAddr(r.ctx)
+	trusted := false
+	for _, p := range r.rt.trusted {
+		if p.Contains(peer) {
+			trusted = true
+			break
+		}
+	}
+	var buf [256]byte
+	b := buf[:0]
+	if trusted {
+		for _, v := range h.PeekAll("X-Forwarded-For") {
+			b = append(b, v...)
+			b = append(b, ", "...)
+		}
+	}
+	b = peer.AppendTo(b)
+	h.SetBytesKV(hdrXFF, b)
+	if !trusted || len(h.PeekBytes(hdrXFProto)) == 0 {
+		if r.ctx.IsTLS() {
+			h.SetBytesV("X-Forwarded-Proto", []byte("https"))
+		} else {
+			h.SetBytesV("X-Forwarded-Proto", []byte("http"))
+		}
+	}
+	if !trusted || len(h.PeekBytes(hdrXFHost)) == 0 {
+		h.SetBytesKV(hdrXFHost, h.Host())
+	}
+}
+
+// peerAddr is the socket peer's address, IPv4-mapped addresses unmapped.
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}
+
+// normalizeResponse applies CONTRACT.md "Upstream normalization" to the
+// upstream's response in ctx.Response.
+func (r *request) normalizeResponse() {
+	resp := &r.ctx.Response
+	// The upstream's Connection: close concerns our connection to it, not
+	// the client's (RFC 9110 §7.6.1).
+	resp.Header.ResetConnectionClose()
+	dropHopHeaders(resp.Header.PeekAll, resp.Header.Del)
+	from := resp.StatusCode()
+	if from < 200 {
+		resp.Reset()
+		r.fail(contract.StatusInternalServerError, contract.CodeUpstreamBadResponse, "The upstream service sent an invalid response", 0)
+		return
+	}
+	to, code := r.rt.table.Map(from)
+	if code == "" {
+		r.status = from
+		return
+	}
+	if to == from && r.rt.cfg.Errors.KeepUpstreamJSON && from < 500 && isJSONBody(resp) {
+		// The upstream API's own error: kept as is, so field-level
+		// details reach the client.
+		r.status, r.code = from, "upstream_json"
+		return
+	}
+	r.replaceResponse(from, to, code)
+}
+
+// replaceResponse swaps an upstream error for the contract body, keeping
+// only what the contract says survives: the challenge of a 401/407, the
+// Retry-After of a 429/503, and RateLimit fields.
+func (r *request) replaceResponse(from, to int, code string) {
+	resp := &r.ctx.Response
+	var keep [1024]byte
+	k := keep[:0]
+	var challenge, rl, rlp []byte
+	if to == 401 {
+		src := hdrWWWAuth
+		if from == 407 {
+			src = hdrProxyAuth
+		}
+		k, challenge = appendKept(k, resp.Header.PeekBytes(src))
+	}
+	k, rl = appendKept(k, joinValues(resp.Header.PeekAll("RateLimit")))
+	k, rlp = appendKept(k, joinValues(resp.Header.PeekAll("RateLimit-Policy")))
+	retry := 0
+	if to == 503 || to == 429 {
+		retry = 1
+		if v, ok := parseRetryAfter(resp.Header.PeekBytes(hdrRetryAfter), r.start); ok {
+			retry = v
+		}
+	}
+	resp.Reset()
+	if to == 401 {
+		if len(challenge) == 0 {
+			challenge = r.rt.challenge
+		}
+		resp.Header.SetBytesKV(hdrWWWAuth, challenge)
+	}
+	if len(rl) > 0 {
+		resp.Header.SetBytesKV(hdrRateLimit, rl)
+	}
+	if len(rlp) > 0 {
+		resp.Header.SetBytesKV(hdrRLPolicy, rlp)
+	}
+	r.fail(to, code, "", retry)
+	_ = k
+}
+
+func appendKept(dst, v []byte) ([]byte, []byte) {
+	if len(v) == 0 {
+		return dst, nil
+	}
+	start := len(dst)
+	dst = append(dst, v...)
+	return dst, dst[start:]
+}
+
+// joinValues joins field lines into one list value (RFC 9110 §5.3).
+func joinValues(vs [][]byte) []byte {
+	if len(vs) <= 1 {
+		if len(vs) == 1 {
+			return vs[0]
+		}
+		return nil
+	}
+	var out []byte
+	for i, v := range vs {
+		if i > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, v...)
+	}
+	return out
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 §10.2.3)
+// as whole seconds from now, at least 1.
+func parseRetryAfter(v []byte, now time.Time) (int, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(string(v)); err == nil {
+		return max(n, 1), n >= 0
+	}
+	t, err := fasthttp.ParseHTTPDate(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(int(t.Sub(now).Round(time.Second)/time.Second), 1), true
+}
+
+// isJSONBody reports whether the response declares a JSON media type
+// (application/json or application/*+json, RFC 6839 §3.1) and its body
+// parses as JSON.
+func isJSONBody(resp *fasthttp.Response) bool {
+	ct := resp.Header.ContentType()
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = trimOWS(ct)
+	if !bytes.EqualFold(ct, []byte("application/json")) {
+		if len(ct) < 17 || !bytes.EqualFold(ct[:12], []byte("application/")) || !bytes.EqualFold(ct[len(ct)-5:], []byte("+json")) {
+			return false
+		}
+	}
+	return json.Valid(resp.Body())
+}

@@ -1,0 +1,169 @@
+// Package proxy is the gateway's fasthttp server and request pipeline. One
+// file, pipeline.go, lists the stages in the order of CONTRACT.md ("Order
+// of checks"); each stage is a small method on the per-request state, so
+// the path of a request reads top to bottom. Every decision that refuses a
+// request becomes a contract response through package contract.
+//
+// The running configuration is an immutable *runtime behind an atomic
+// pointer: a request loads it once and finishes on it, so a reload never
+// changes the rules under a request in flight.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/cobaltgw/cobaltgw/config"
+	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/upstream"
+)
+
+// runtime is one loaded configuration, compiled for the request path.
+type runtime struct {
+	cfg     *config.Config
+	router  *router
+	pools   map[string]*upstream.Pool
+	table   *contract.Table
+	typeURL string
+	trusted []netip.Prefix
+
+	maintenanceRetry int
+	challenge        []byte // Bearer realm="…"
+}
+
+func compile(cfg *config.Config) (*runtime, error) {
+	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies}
+	var err error
+	if rt.table, err = contract.NewTable(cfg.ErrorMap); err != nil {
+		return nil, err
+	}
+	for _, uc := range cfg.Upstreams {
+		p, err := upstream.New(uc)
+		if err != nil {
+			return nil, err
+		}
+		rt.pools[uc.Name] = p
+	}
+	routes := make([]*route, 0, len(cfg.Routes))
+	for i := range cfg.Routes {
+		r, err := compileRoute(&cfg.Routes[i], rt.pools)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, r)
+	}
+	rt.router = newRouter(routes)
+	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
+	rt.challenge = appendChallenge(nil, cfg.Auth.Realm, "")
+	return rt, nil
+}
+
+// appendChallenge appends `Bearer realm="<realm>"` and, when errCode is
+// set, `, error="<errCode>"` (RFC 6750 §3). The realm is a quoted-string
+// (RFC 9110 §5.6.4): '"' and '\' are escaped.
+func appendChallenge(dst []byte, realm, errCode string) []byte {
+	dst = append(dst, `Bearer realm="`...)
+	for i := 0; i < len(realm); i++ {
+		if c := realm[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, realm[i])
+	}
+	dst = append(dst, '"')
+	if errCode != "" {
+		dst = append(dst, `, error="`...)
+		dst = append(dst, errCode...)
+		dst = append(dst, '"')
+	}
+	return dst
+}
+
+// Gateway serves the contract in front of the configured upstreams.
+type Gateway struct {
+	rt       atomic.Pointer[runtime]
+	log      *slog.Logger
+	server   *fasthttp.Server
+	inflight atomic.Int64
+	now      func() time.Time
+
+	idPrefix [16]byte
+	idSeq    atomic.Uint64
+}
+
+// New compiles cfg and builds the server (not yet listening).
+func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	rt, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{log: log, now: time.Now}
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("seeding request ids: %w", err)
+	}
+	hex.Encode(g.idPrefix[:], seed[:])
+	g.rt.Store(rt)
+	s := &cfg.Server
+	g.server = &fasthttp.Server{
+		Handler:      g.handle,
+		ErrorHandler: g.parseError,
+		ReadTimeout:  s.ReadTimeout.D(),
+		WriteTimeout: s.WriteTimeout.D(),
+		IdleTimeout:  s.IdleTimeout.D(),
+		// The whole request head must fit the read buffer; a larger one is
+		// fasthttp's ErrSmallBuffer, answered 400 header_too_large.
+		ReadBufferSize:               int(s.MaxHeaderBytes),
+		MaxRequestBodySize:           int(s.MaxBodyBytes),
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		SecureErrorLogMessage:        true,
+		Logger:                       slogPrinter{log},
+	}
+	return g, nil
+}
+
+// Reload swaps in a new configuration. Requests in flight finish on the
+// one they started with. Listener settings ([server] listen, timeouts,
+// sizes) take effect at the next start.
+func (g *Gateway) Reload(cfg *config.Config) error {
+	rt, err := compile(cfg)
+	if err != nil {
+		return err
+	}
+	g.rt.Store(rt)
+	return nil
+}
+
+// Config returns the running configuration.
+func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
+
+// Serve accepts connections on ln until Shutdown.
+func (g *Gateway) Serve(ln net.Listener) error { return g.server.Serve(ln) }
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx is
+// done, and closes keep-alive connections (with Connection: close on the
+// last response).
+func (g *Gateway) Shutdown(ctx context.Context) error { return g.server.ShutdownWithContext(ctx) }
+
+// Handler exposes the request handler, for in-process tests and benchmarks.
+func (g *Gateway) Handler() fasthttp.RequestHandler { return g.handle }
+
+// Inflight is the number of requests being served.
+func (g *Gateway) Inflight() int64 { return g.inflight.Load() }
+
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

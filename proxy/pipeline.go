@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/cobaltgw/cobaltgw/contract"
+)
+
+// request is the state of one request through the pipeline. It lives on
+// the handler's stack; nothing keeps a reference to it or to ctx after the
+// handler returns.
+type request struct {
+	g     *Gateway
+	rt    *runtime
+	ctx   *fasthttp.RequestCtx
+	start time.Time
+	route *route
+
+	// path is the normalized path, query the raw query (without '?').
+	path  []byte
+	query []byte
+
+	id    []byte
+	idBuf [48]byte
+
+	negotiated  bool
+	problemJSON bool
+
+	// For the access log.
+	status     int
+	code       string
+	target     string
+	upstreamNs time.Duration
+
+	pathBuf [256]byte
+}
+
+// handle is the fasthttp handler: the stages of CONTRACT.md's order of
+// checks, then forwarding. The first stage that refuses answers.
+func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
+	r := request{g: g, rt: g.rt.Load(), ctx: ctx, start: g.now()}
+	g.inflight.Add(1)
+	defer g.finish(&r)
+	r.setRequestID()
+
+	if max := r.rt.cfg.Server.MaxConcurrent; max > 0 && g.inflight.Load() > int64(max) {
+		r.fail(contract.StatusServiceUnavailable, contract.CodeOverloaded, "The gateway is at capacity; retry shortly", 1)
+		return
+	}
+
+	_ = r.checkMessage() && // 1. HTTP parsing and framing the server accepted but the contract refuses → 400
+		r.checkTeapot() && //  2. HTCPCP: BREW, WHEN, teapot routes → 418
+		r.checkRoute() && //   3. route → 404, 410, 405 (OPTIONS → 204)
+		r.checkMaintenance() && // 4. maintenance → 503
+		r.checkAccept() && //  5. Accept negotiation → 406
+		// 6. rate limits by client address or certificate → 429
+		// 7. client certificate, authentication, authorization → 401, 403
+		// 8. rate limits by credential, header or route → 429
+		// 9. body: malformed JSON → 400, schema → 422
+		// 10. Idempotency-Key → 400, 409, 422, 503
+		r.forward() // 11. upstream: passed through or normalized
+}
+
+// finish runs after every request, even one that panicked.
+func (g *Gateway) finish(r *request) {
+	if p := recover(); p != nil {
+		g.log.Error("panic serving request", "request_id", string(r.id), "panic", p)
+		r.ctx.Response.Reset()
+		r.fail(contract.StatusInternalServerError, contract.CodeInternalError, "", 0)
+	}
+	r.decorate()
+	g.inflight.Add(-1)
+	if r.rt.cfg.Log.Access {
+		g.accessLog(r)
+	}
+}
+
+// fail answers with a contract error. Headers already set for the
+// response (Allow, WWW-Authenticate, RateLimit) are kept.
+func (r *request) fail(status int, code, detail string, retryAfter int) {
+	r.failExtra(status, code, detail, retryAfter, nil)
+}
+
+func (r *request) failExtra(status int, code, detail string, retryAfter int, extra []byte) {
+	p := contract.Problem{Status: status, Code: code, Detail: detail, RequestID: r.id, RetryAfter: retryAfter, Extra: extra}
+	contract.Write(&r.ctx.Response, &p, contract.Options{TypeBase: r.rt.typeURL, ProblemJSON: r.prefersProblemJSON()})
+	r.status, r.code = p.Status, p.Code
+}
+
+// prefersProblemJSON reports whether the client's Accept prefers
+// application/problem+json over application/json. A malformed Accept
+// header gets plain application/json.
+func (r *request) prefersProblemJSON() bool {
+	if !r.negotiated {
+		n, err := negotiate(r.ctx.Request.Header.PeekAll(fasthttp.HeaderAccept), nil)
+		r.negotiated, r.problemJSON = true, err == nil && n.problemJSON
+	}
+	return r.problemJSON
+}

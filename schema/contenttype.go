@@ -1,0 +1,77 @@
+package schema
+
+// IsJSONContentType reports whether a Content-Type field value names JSON:
+// application/json or a structured syntax suffix type application/<x>+json
+// (RFC 6839 §3.1). Type and subtype are case-insensitive (RFC 9110 §8.3.1);
+// parameters are ignored (JSON has no charset parameter, RFC 8259 §11).
+// A route with a body schema answers 400 to any other type, since the body
+// could not be checked. It does not allocate.
+func IsJSONContentType(ct []byte) bool {
+	// media-type = type "/" subtype parameters; cut the parameters and the
+	// OWS around the type (RFC 9110 §5.5, §5.6.6).
+	for i, c := range ct {
+		if c == ';' {
+			ct = ct[:i]
+			break
+		}
+	}
+	ct = trimOWS(ct)
+	const app = "application/"
+	if len(ct) <= len(app) || !equalFoldASCII(ct[:len(app)], app) {
+		return false
+	}
+	sub := ct[len(app):]
+	for _, c := range sub {
+		if !isTchar(c) {
+			return false // "application/js on", "application/json/x"
+		}
+	}
+	if equalFoldASCII(sub, "json") {
+		return true
+	}
+	const suffix = "+json"
+	// A suffix type needs a non-empty base: "application/+json" is not one.
+	return len(sub) > len(suffix) && equalFoldASCII(sub[len(sub)-len(suffix):], suffix)
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// isTchar: RFC 9110 §5.6.2 tchar, the characters of a token (a subtype).
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
