@@ -12,6 +12,9 @@ package config
 import (
 	"net/netip"
 	"time"
+
+	"github.com/cobaltgw/cobaltgw/auth"
+	"github.com/cobaltgw/cobaltgw/schema"
 )
 
 // Config is the whole file.
@@ -35,6 +38,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix `toml:"-"`
 	// ErrorMap is Errors.Map with its keys parsed.
 	ErrorMap map[int]int `toml:"-"`
+	// Tokens is [[auth.tokens]] as a lookup table.
+	Tokens *auth.Tokens `toml:"-"`
 	// Warnings are non-fatal findings (logged at every load).
 	Warnings []string `toml:"-"`
 }
@@ -167,8 +172,8 @@ type Route struct {
 	// Parsed forms, set by validation.
 	DeprecationAt time.Time `toml:"-"`
 	SunsetAt      time.Time `toml:"-"`
-	// BodySchemaPath is BodySchema resolved against the config's folder.
-	BodySchemaPath string `toml:"-"`
+	// Schema is BodySchema compiled (resolved against the config's folder).
+	Schema *schema.Schema `toml:"-"`
 }
 
 // Defaults returns a Config holding every default of CONFIG.md; the tables

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"mime"
@@ -12,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/schema"
 )
 
 type validator struct {
@@ -173,29 +176,26 @@ func (v *validator) auth() {
 	if a.Realm == "" {
 		v.errf("auth.realm", "must not be empty; it names the protection space in WWW-Authenticate")
 	}
-	for _, c := range a.Realm {
-		if c < 0x20 || c == 0x7f {
-			v.errf("auth.realm", "must not contain control characters")
-			break
-		}
+	if !auth.ValidRealm(a.Realm) {
+		v.errf("auth.realm", "%q cannot be sent in a WWW-Authenticate challenge; use printable characters", a.Realm)
 	}
-	ids, digests := map[string]bool{}, map[string]bool{}
+	entries := make([]auth.TokenEntry, len(a.Tokens))
 	for i, t := range a.Tokens {
-		p := fmt.Sprintf("auth.tokens[%d]", i)
-		if t.ID == "" {
-			v.errf(p+".id", "every token needs an id (it names the client in logs and to the upstream)")
-		} else if ids[t.ID] {
-			v.errf(p+".id", "%q is used by an earlier token; ids must be unique", t.ID)
-		}
-		ids[t.ID] = true
-		d := strings.ToLower(t.SHA256)
-		if len(d) != 64 || strings.Trim(d, "0123456789abcdef") != "" {
-			v.errf(p+".sha256", "must be 64 hex digits; produce it with: printf %%s \"$TOKEN\" | cobaltgw hash-token")
-		} else if digests[d] {
-			v.errf(p+".sha256", "the same digest appears in an earlier token")
-		}
-		digests[d] = true
+		entries[i] = auth.TokenEntry{ID: t.ID, SHA256Hex: t.SHA256, Scopes: t.Scopes, Orgs: t.Orgs}
 	}
+	tokens, err := auth.NewTokens(entries)
+	var ee *auth.EntryError
+	switch {
+	case errors.As(err, &ee):
+		hint := ""
+		if ee.Field == "sha256" {
+			hint = "; produce the digest with: printf %s \"$TOKEN\" | cobaltgw hash-token"
+		}
+		v.errf(fmt.Sprintf("auth.tokens[%d].%s", ee.Index, ee.Field), "%v%s", ee.Err, hint)
+	case err != nil:
+		v.errf("auth.tokens", "%v", err)
+	}
+	v.cfg.Tokens = tokens
 }
 
 // ValidLimitKey reports whether k is a rate-limit key kind.
@@ -366,6 +366,11 @@ func (v *validator) routes(ups map[string]*Upstream) {
 		if len(r.Scopes) > 0 && !r.Auth {
 			v.errf(p+".scopes", "scopes need auth = true on the route")
 		}
+		for _, sc := range r.Scopes {
+			if !auth.ValidScope(sc) {
+				v.errf(p+".scopes", "%q is not a scope (RFC 6749 §3.3: printable ASCII without spaces, quotes or backslashes)", sc)
+			}
+		}
 		for _, name := range r.RateLimits {
 			if _, ok := v.cfg.RateLimits[name]; !ok {
 				v.errf(p+".rate_limits", "%q is not a [rate_limits.*] policy%s", name, nameHint(name, policyNames(v.cfg)))
@@ -375,10 +380,15 @@ func (v *validator) routes(ups map[string]*Upstream) {
 			v.errf(p+".require_idempotency_key", "needs idempotency = true on the route")
 		}
 		if r.BodySchema != "" {
-			r.BodySchemaPath = r.BodySchema
-			if !filepath.IsAbs(r.BodySchemaPath) {
-				r.BodySchemaPath = filepath.Join(v.cfg.Dir, r.BodySchema)
+			path := r.BodySchema
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(v.cfg.Dir, r.BodySchema)
 			}
+			sch, err := schema.Compile(path)
+			if err != nil {
+				v.errf(p+".body_schema", "%v", err)
+			}
+			r.Schema = sch
 		}
 		if len(r.Produces) == 0 {
 			v.errf(p+".produces", "must list at least one media type, e.g. [\"application/json\"]")

@@ -25,7 +25,48 @@ var hopHeaders = [...]string{
 
 // gatewayOwned are request fields only the gateway may set: a client
 // cannot pose as an authenticated consumer or a verified certificate.
-var gatewayOwned = [...]string{"X-Consumer-Id", "X-Client-Cert-Subject"}
+var gatewayOwned = [...]string{"x-consumer-id", "x-client-cert-subject"}
+
+// dropGatewayOwned removes every client-sent copy of a gateway-owned field,
+// in any case and with "_" for "-" (some servers and CGI-style frameworks
+// read X_Consumer_Id as X-Consumer-Id).
+func dropGatewayOwned(h *fasthttp.RequestHeader) {
+	var found [4][64]byte
+	var lens [4]int
+	n := 0
+	for k := range h.All() {
+		if n < len(found) && len(k) <= 64 && isGatewayOwned(k) {
+			lens[n] = copy(found[n][:], k)
+			n++
+		}
+	}
+	for i := 0; i < n; i++ {
+		h.DelBytes(found[i][:lens[i]])
+	}
+	if n == len(found) {
+		dropGatewayOwned(h) // more copies than one pass holds
+	}
+}
+
+func isGatewayOwned(k []byte) bool {
+	for _, name := range gatewayOwned {
+		if len(k) != len(name) {
+			continue
+		}
+		same := true
+		for i := 0; i < len(k) && same; i++ {
+			c := k[i] | 0x20
+			if k[i] == '_' {
+				c = '-'
+			}
+			same = c == name[i]
+		}
+		if same {
+			return true
+		}
+	}
+	return false
+}
 
 var (
 	hdrXFF        = []byte("X-Forwarded-For")
@@ -82,11 +123,15 @@ func (r *request) forward() bool {
 
 	dropHopHeaders(h.PeekAll, h.Del)
 	h.DelBytes(hdrExpect)
-	for _, name := range gatewayOwned {
-		h.Del(name)
-	}
+	dropGatewayOwned(h)
 	r.setForwardedHeaders()
 	h.SetBytesKV(hdrRequestID, r.id)
+	if r.identity != nil {
+		h.Set("X-Consumer-Id", r.identity.ID)
+	}
+	if !r.route.cfg.ForwardAuthorization {
+		h.Del("Authorization")
+	}
 
 	var uri [512]byte
 	u := append(uri[:0], r.route.stripPrefix(r.path)...)
@@ -167,7 +212,6 @@ func (r *request) normalizeResponse() {
 	// The upstream's Connection: close concerns our connection to it, not
 	// the client's (RFC 9110 §7.6.1).
 	resp.Header.ResetConnectionClose()
-	dropHopHeaders(resp.Header.PeekAll, resp.Header.Del)
 	from := resp.StatusCode()
 	if from < 200 {
 		resp.Reset()
@@ -175,17 +219,19 @@ func (r *request) normalizeResponse() {
 		return
 	}
 	to, code := r.rt.table.Map(from)
-	if code == "" {
+	switch {
+	case code == "":
 		r.status = from
-		return
-	}
-	if to == from && r.rt.cfg.Errors.KeepUpstreamJSON && from < 500 && isJSONBody(resp) {
+	case to == from && r.rt.cfg.Errors.KeepUpstreamJSON && from < 500 && isJSONBody(resp):
 		// The upstream API's own error: kept as is, so field-level
 		// details reach the client.
 		r.status, r.code = from, "upstream_json"
+	default:
+		// Replaced whole (the upstream's headers go with it).
+		r.replaceResponse(from, to, code)
 		return
 	}
-	r.replaceResponse(from, to, code)
+	dropHopHeaders(resp.Header.PeekAll, resp.Header.Del)
 }
 
 // replaceResponse swaps an upstream error for the contract body, keeping

@@ -22,6 +22,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/upstream"
@@ -38,6 +39,7 @@ type runtime struct {
 
 	maintenanceRetry int
 	challenge        []byte // Bearer realm="…"
+	tokens           *auth.Tokens
 }
 
 func compile(cfg *config.Config) (*runtime, error) {
@@ -63,28 +65,9 @@ func compile(cfg *config.Config) (*runtime, error) {
 	}
 	rt.router = newRouter(routes)
 	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
-	rt.challenge = appendChallenge(nil, cfg.Auth.Realm, "")
+	rt.challenge = auth.AppendChallenge(nil, cfg.Auth.Realm)
+	rt.tokens = cfg.Tokens
 	return rt, nil
-}
-
-// appendChallenge appends `Bearer realm="<realm>"` and, when errCode is
-// set, `, error="<errCode>"` (RFC 6750 §3). The realm is a quoted-string
-// (RFC 9110 §5.6.4): '"' and '\' are escaped.
-func appendChallenge(dst []byte, realm, errCode string) []byte {
-	dst = append(dst, `Bearer realm="`...)
-	for i := 0; i < len(realm); i++ {
-		if c := realm[i]; c == '"' || c == '\\' {
-			dst = append(dst, '\\')
-		}
-		dst = append(dst, realm[i])
-	}
-	dst = append(dst, '"')
-	if errCode != "" {
-		dst = append(dst, `, error="`...)
-		dst = append(dst, errCode...)
-		dst = append(dst, '"')
-	}
-	return dst
 }
 
 // Gateway serves the contract in front of the configured upstreams.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
 )
 
@@ -17,6 +18,8 @@ type request struct {
 	ctx   *fasthttp.RequestCtx
 	start time.Time
 	route *route
+	// identity is the authenticated token, on routes with auth = true.
+	identity *auth.Identity
 
 	// path is the normalized path, query the raw query (without '?').
 	path  []byte
@@ -57,8 +60,9 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		r.checkAccept() && //  5. Accept negotiation → 406
 		// 6. rate limits by client address or certificate → 429
 		// 7. client certificate, authentication, authorization → 401, 403
+		r.checkAuth() &&
 		// 8. rate limits by credential, header or route → 429
-		// 9. body: malformed JSON → 400, schema → 422
+		r.checkBody() && // 9. body: malformed JSON → 400, schema → 422
 		// 10. Idempotency-Key → 400, 409, 422, 503
 		r.forward() // 11. upstream: passed through or normalized
 }

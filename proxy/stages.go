@@ -63,7 +63,7 @@ func (r *request) checkMessage() bool {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "Only HTTP/1.0 and HTTP/1.1 are supported", 0)
 		return false
 	}
-	if h.ContentLength() == -1 && hasRawHeader(h.RawHeaders(), "content-length") {
+	if conflictingFraming(h.RawHeaders()) {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "The request has both Content-Length and Transfer-Encoding", 0)
 		return false
 	}
@@ -127,9 +127,11 @@ func absoluteFormPath(t []byte) ([]byte, bool) {
 	return rest[i:], true
 }
 
-// hasRawHeader reports whether the raw header block has a field named name
-// (lower case), case-insensitively.
-func hasRawHeader(raw []byte, name string) bool {
+// conflictingFraming reports whether the raw header block has both
+// Content-Length and Transfer-Encoding. It reads the wire block because
+// fasthttp, once the body is read, keeps neither field as sent.
+func conflictingFraming(raw []byte) bool {
+	var cl, te bool
 	for len(raw) > 0 {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -137,11 +139,15 @@ func hasRawHeader(raw []byte, name string) bool {
 		} else {
 			raw = nil
 		}
-		if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], []byte(name)) {
-			return true
+		c := bytes.IndexByte(line, ':')
+		switch {
+		case c == len("content-length") && bytes.EqualFold(line[:c], []byte("content-length")):
+			cl = true
+		case c == len("transfer-encoding") && bytes.EqualFold(line[:c], []byte("transfer-encoding")):
+			te = true
 		}
 	}
-	return false
+	return cl && te
 }
 
 // checkTeapot is stage 2: HTCPCP (RFC 2324 §2.1.1 BREW, RFC 7168 WHEN).

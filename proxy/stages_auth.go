@@ -1,0 +1,126 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/cobaltgw/cobaltgw/auth"
+	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/schema"
+)
+
+var (
+	hdrConsumerID = []byte("X-Consumer-Id")
+)
+
+// checkAuth is stage 7: authentication (401) and authorization (403) on a
+// route with auth = true (RFC 6750 §3, RFC 9110 §11.6.2). Every 401 carries
+// a Bearer challenge; error="invalid_token" when a credential was sent.
+// Details never say anything about other tokens.
+func (r *request) checkAuth() bool {
+	rt := r.route
+	if !rt.cfg.Auth {
+		return true
+	}
+	h := &r.ctx.Request.Header
+	realm := r.rt.cfg.Auth.Realm
+	var buf [256]byte
+	tok, res := auth.ParseAuthorization(h.PeekAll("Authorization"))
+	switch res {
+	case auth.ParseMissing:
+		h := &r.ctx.Response.Header
+		h.SetBytesKV(hdrWWWAuth, auth.AppendChallenge(buf[:0], realm))
+		r.fail(contract.StatusUnauthorized, contract.CodeMissingToken, "This endpoint needs an API token: send Authorization: Bearer <token>", 0)
+		return false
+	case auth.ParseMalformed:
+		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "The request has more than one Authorization header", 0)
+		return false
+	}
+	var id *auth.Identity
+	if res == auth.ParseOK {
+		id, _ = r.rt.tokens.Lookup(tok)
+	}
+	if id == nil {
+		r.ctx.Response.Header.SetBytesKV(hdrWWWAuth, auth.AppendInvalidTokenChallenge(buf[:0], realm))
+		r.fail(contract.StatusUnauthorized, contract.CodeInvalidToken, "", 0)
+		return false
+	}
+	var missingBuf [8]string
+	if missing := id.MissingScopes(rt.cfg.Scopes, missingBuf[:0]); len(missing) > 0 {
+		r.ctx.Response.Header.SetBytesKV(hdrWWWAuth, auth.AppendInsufficientScopeChallenge(buf[:0], realm, missing))
+		r.fail(contract.StatusForbidden, contract.CodeInsufficientScope, "Your API token lacks a scope this endpoint requires", 0)
+		return false
+	}
+	if !id.AllowsOrg(h.PeekAll("X-Org-Token")) {
+		r.fail(contract.StatusForbidden, contract.CodeForbidden, auth.ForbiddenOrgDetail, 0)
+		return false
+	}
+	r.identity = id
+	return true
+}
+
+// checkBody is stage 9 on a route with body_schema: the body must be JSON
+// (400 malformed_json) that the schema accepts (422 schema_violation, with
+// up to 20 {pointer, message} items). Routes without a schema never decode
+// the body. A bodiless GET, HEAD, DELETE or OPTIONS is not validated; any
+// request that carries content must declare a JSON type, and a compressed
+// body, which cannot be validated, is refused rather than forwarded
+// unchecked.
+func (r *request) checkBody() bool {
+	s := r.route.cfg.Schema
+	if s == nil {
+		return true
+	}
+	req := &r.ctx.Request
+	body := req.Body()
+	ct := req.Header.ContentType()
+	if len(body) == 0 && len(ct) == 0 && !carriesContent(req.Header.Method()) {
+		return true
+	}
+	if !schema.IsJSONContentType(ct) {
+		r.fail(contract.StatusBadRequest, contract.CodeMalformedJSON, "This endpoint takes a JSON body: send Content-Type: application/json", 0)
+		return false
+	}
+	if ce := req.Header.ContentEncoding(); len(ce) > 0 && string(ce) != "identity" {
+		r.fail(contract.StatusBadRequest, contract.CodeMalformedJSON, "A compressed body cannot be validated; send it uncompressed", 0)
+		return false
+	}
+	violations, err := s.Validate(body)
+	var se *schema.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		r.fail(contract.StatusBadRequest, contract.CodeMalformedJSON, se.Detail(), 0)
+		return false
+	case err != nil:
+		r.g.log.Error("schema validation failed", "route", r.route.name, "error", err.Error())
+		r.fail(contract.StatusInternalServerError, contract.CodeInternalError, "", 0)
+		return false
+	case len(violations) > 0:
+		r.failExtra(contract.StatusUnprocessableEntity, contract.CodeSchemaViolation, "The request body does not match the schema of this endpoint", 0, appendViolations(nil, violations))
+		return false
+	}
+	return true
+}
+
+func carriesContent(method []byte) bool {
+	switch string(method) {
+	case "POST", "PUT", "PATCH":
+		return true
+	}
+	return false
+}
+
+// appendViolations encodes `"errors":[{"pointer":…,"message":…},…]`.
+func appendViolations(dst []byte, vs []schema.Violation) []byte {
+	dst = append(dst, `"errors":[`...)
+	for i, v := range vs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"pointer":`...)
+		dst = contract.AppendJSONString(dst, v.Pointer)
+		dst = append(dst, `,"message":`...)
+		dst = contract.AppendJSONString(dst, v.Message)
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
