@@ -161,6 +161,7 @@ func (r *request) forward() bool {
 	default:
 		r.normalizeResponse()
 	}
+	r.settleClaim(res.Outcome)
 	return true
 }
 
@@ -333,4 +334,10 @@ func isJSONBody(resp *fasthttp.Response) bool {
 		}
 	}
 	return json.Valid(resp.Body())
+}
+
+// clientAddr is the client's address: the socket peer, or the first
+// untrusted hop of X-Forwarded-For when the peer is a trusted proxy.
+func (r *request) clientAddr() netip.Addr {
+	return peerAddr(r.ctx)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/idempotency"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -36,6 +37,9 @@ type runtime struct {
 	table   *contract.Table
 	typeURL string
 	trusted []netip.Prefix
+
+	idemMode    idempotency.Mode
+	idemMethods []string
 
 	maintenanceRetry int
 	challenge        []byte // Bearer realm="…"
@@ -64,6 +68,10 @@ func compile(cfg *config.Config) (*runtime, error) {
 		routes = append(routes, r)
 	}
 	rt.router = newRouter(routes)
+	if rt.idemMode, err = idempotency.ParseMode(cfg.Idempotency.OnReuse); err != nil {
+		return nil, err
+	}
+	rt.idemMethods = cfg.Idempotency.Methods
 	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
 	rt.challenge = auth.AppendChallenge(nil, cfg.Auth.Realm)
 	rt.tokens = cfg.Tokens
@@ -80,6 +88,33 @@ type Gateway struct {
 
 	idPrefix [16]byte
 	idSeq    atomic.Uint64
+
+	// State that outlives a config: reload reconfigures it in place.
+	idem    idempotency.Store
+	idemMem *idempotency.Memory
+}
+
+// idemMethod reports whether method is in [idempotency].methods.
+func (rt *runtime) idemMethod(m []byte) bool {
+	for _, x := range rt.idemMethods {
+		if x == string(m) {
+			return true
+		}
+	}
+	return false
+}
+
+// idemConfig is [idempotency] with its share of store.memory_budget: half
+// for idempotency records, half for rate-limit buckets.
+func idemConfig(cfg *config.Config) idempotency.Config {
+	mode, _ := idempotency.ParseMode(cfg.Idempotency.OnReuse)
+	return idempotency.Config{
+		TTL:               cfg.Idempotency.TTL.D(),
+		LockTimeout:       cfg.Idempotency.LockTimeout.D(),
+		MaxStoredResponse: int(cfg.Idempotency.MaxStoredResponse),
+		OnReuse:           mode,
+		MemoryBudget:      int64(cfg.Store.MemoryBudget) / 2,
+	}
 }
 
 // New compiles cfg and builds the server (not yet listening).
@@ -94,6 +129,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, fmt.Errorf("seeding request ids: %w", err)
 	}
 	hex.Encode(g.idPrefix[:], seed[:])
+	if g.idemMem, err = idempotency.NewMemory(idemConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("idempotency store: %w", err)
+	}
+	g.idem = g.idemMem
 	g.rt.Store(rt)
 	s := &cfg.Server
 	g.server = &fasthttp.Server{
@@ -123,6 +162,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	rt, err := compile(cfg)
 	if err != nil {
 		return err
+	}
+	if err := g.idemMem.Reconfigure(idemConfig(cfg)); err != nil {
+		return fmt.Errorf("idempotency store: %w", err)
 	}
 	g.rt.Store(rt)
 	return nil

@@ -7,6 +7,8 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/idempotency"
+	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
 // request is the state of one request through the pipeline. It lives on
@@ -20,6 +22,12 @@ type request struct {
 	route *route
 	// identity is the authenticated token, on routes with auth = true.
 	identity *auth.Identity
+
+	// An idempotency claim this request holds until settleClaim.
+	claimed  bool
+	lease    idempotency.Lease
+	scope    []byte
+	scopeBuf [384]byte
 
 	// path is the normalized path, query the raw query (without '?').
 	path  []byte
@@ -63,7 +71,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		r.checkAuth() &&
 		// 8. rate limits by credential, header or route → 429
 		r.checkBody() && // 9. body: malformed JSON → 400, schema → 422
-		// 10. Idempotency-Key → 400, 409, 422, 503
+		r.checkIdempotency() && // 10. Idempotency-Key → 400, 409, 422, 503
 		r.forward() // 11. upstream: passed through or normalized
 }
 
@@ -74,6 +82,8 @@ func (g *Gateway) finish(r *request) {
 		r.ctx.Response.Reset()
 		r.fail(contract.StatusInternalServerError, contract.CodeInternalError, "", 0)
 	}
+	// A claim still held here (a panic mid-request) has an unknown outcome.
+	r.settleClaim(upstream.Timeout)
 	r.decorate()
 	g.inflight.Add(-1)
 	if r.rt.cfg.Log.Access {

@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/idempotency"
+	"github.com/cobaltgw/cobaltgw/upstream"
+)
+
+var hdrReplayed = []byte("Idempotent-Replayed")
+
+// checkIdempotency is stage 10 (CONTRACT.md "Idempotency"): on a route
+// where it is on and for the configured methods, the Idempotency-Key must
+// be valid (400), present when required (400), and unclaimed (409), or it
+// replays (or 422) in replay mode. A store that cannot record the claim
+// answers 503 rather than forwarding an unprotected request.
+func (r *request) checkIdempotency() bool {
+	rt := r.route
+	h := &r.ctx.Request.Header
+	if !rt.cfg.Idempotency || !r.rt.idemMethod(h.Method()) {
+		return true
+	}
+	key, err := idempotency.ParseKey(h.PeekAll(idempotency.HeaderName))
+	switch {
+	case errors.Is(err, idempotency.ErrMissingKey):
+		if rt.cfg.RequireIdempotencyKey {
+			r.fail(contract.StatusBadRequest, contract.CodeIdempotencyKeyRequired, "This endpoint requires an Idempotency-Key header", 0)
+			return false
+		}
+		return true
+	case err != nil:
+		r.fail(contract.StatusBadRequest, contract.CodeInvalidIdempotencyKey, "The Idempotency-Key header must be one key of 1 to 255 printable ASCII characters", 0)
+		return false
+	}
+	if r.identity != nil {
+		r.scope = idempotency.AppendScope(r.scopeBuf[:0], idempotency.CredentialToken, r.identity.ID, h.Method(), rt.name, key)
+	} else {
+		var ab [64]byte
+		addr := r.clientAddr().AppendTo(ab[:0])
+		r.scope = idempotency.AppendScope(r.scopeBuf[:0], idempotency.CredentialAddress, addr, h.Method(), rt.name, key)
+	}
+	fp := idempotency.NewFingerprint(h.Method(), r.path, r.query, r.ctx.Request.Body())
+	res, err := r.g.idem.Claim(context.Background(), r.start, r.scope, fp)
+	if err != nil {
+		r.g.log.Error("idempotency store refused a claim", "request_id", string(r.id), "error", err.Error())
+		r.fail(contract.StatusServiceUnavailable, contract.CodeStoreUnavailable, "The gateway cannot record this Idempotency-Key right now", 1)
+		return false
+	}
+	switch idempotency.Decide(r.rt.idemMode, res) {
+	case idempotency.Forward:
+		r.lease, r.claimed = res.Lease, true
+		return true
+	case idempotency.Replay:
+		r.replay(res.Response)
+	case idempotency.ConflictInFlight:
+		r.fail(contract.StatusConflict, contract.CodeIdempotencyKeyInFlight, "A request with this Idempotency-Key is still being processed", 0)
+	case idempotency.Mismatch:
+		r.fail(contract.StatusUnprocessableEntity, contract.CodeIdempotencyKeyMismatch, "This Idempotency-Key was used for a different request", 0)
+	default:
+		r.fail(contract.StatusConflict, contract.CodeIdempotencyKeyReused, "", 0)
+	}
+	return false
+}
+
+// replay answers with a stored response; headers already set for this
+// request (fresh RateLimit fields) stay.
+func (r *request) replay(resp *idempotency.Response) {
+	out := &r.ctx.Response
+	out.SetStatusCode(resp.Status)
+	for _, hd := range resp.Headers {
+		out.Header.SetBytesKV(hd.Name, hd.Value)
+	}
+	out.Header.SetBytesKV(hdrReplayed, []byte("true"))
+	out.SetBody(resp.Body)
+	r.status, r.code = resp.Status, "idempotent_replay"
+}
+
+// settleClaim records the outcome of a claimed request (CONTRACT.md
+// outcome rules): never reached → released, so a retry may go through;
+// answered → stored; unknown (timeout, reset) → kept until ttl, so a retry
+// cannot execute twice.
+func (r *request) settleClaim(outcome upstream.Outcome) {
+	if !r.claimed {
+		return
+	}
+	r.claimed = false
+	ctx := context.Background()
+	var err error
+	switch {
+	case outcome == upstream.OK:
+		resp := &r.ctx.Response
+		rec := idempotency.Response{Status: resp.StatusCode(), Body: resp.Body()}
+		var hs [16]idempotency.Header
+		rec.Headers = hs[:0]
+		for k, v := range resp.Header.All() {
+			if len(rec.Headers) < len(hs) && idempotency.IsStoredHeader(k) {
+				rec.Headers = append(rec.Headers, idempotency.Header{Name: k, Value: v})
+			}
+		}
+		err = r.g.idem.Complete(ctx, r.g.now(), r.lease, &rec)
+	case !outcome.Reached():
+		err = r.g.idem.Release(ctx, r.lease)
+	default:
+		err = r.g.idem.Abandon(ctx, r.g.now(), r.lease)
+	}
+	if err != nil {
+		r.g.log.Warn("idempotency outcome not recorded", "request_id", string(r.id), "error", err.Error())
+	}
+}
