@@ -92,6 +92,8 @@ type Gateway struct {
 	// State that outlives a config: reload reconfigures it in place.
 	idem    idempotency.Store
 	idemMem *idempotency.Memory
+
+	observer Observer
 }
 
 // idemMethod reports whether method is in [idempotency].methods.
@@ -192,3 +194,19 @@ type slogPrinter struct{ l *slog.Logger }
 func (p slogPrinter) Printf(format string, args ...any) {
 	p.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
+
+// IdempotencyStats reports the idempotency store's counters, for metrics.
+func (g *Gateway) IdempotencyStats() idempotency.Stats { return g.idem.Stats() }
+
+// Upstreams lists the running config's upstream pools, for the admin
+// listener's /upstreams and target metrics.
+func (g *Gateway) Upstreams() map[string]*upstream.Pool { return g.rt.Load().pools }
+
+// Observer receives one call per finished request. Metrics implement it;
+// it must not block and must not keep the byte slices it is given.
+type Observer interface {
+	ObserveRequest(route string, method []byte, status int, code string, total, upstream time.Duration, upstreamName string)
+}
+
+// SetObserver installs o; call it before Serve.
+func (g *Gateway) SetObserver(o Observer) { g.observer = o }

@@ -86,9 +86,27 @@ func (g *Gateway) finish(r *request) {
 	r.settleClaim(upstream.Timeout)
 	r.decorate()
 	g.inflight.Add(-1)
+	if g.observer != nil {
+		g.observe(r)
+	}
 	if r.rt.cfg.Log.Access {
 		g.accessLog(r)
 	}
+}
+
+func (g *Gateway) observe(r *request) {
+	route, up := "", ""
+	if r.route != nil {
+		route = r.route.name
+		if r.route.upstream != nil && r.target != "" {
+			up = r.route.upstream.Name
+		}
+	}
+	status := r.status
+	if status == 0 {
+		status = r.ctx.Response.StatusCode()
+	}
+	g.observer.ObserveRequest(route, r.ctx.Method(), status, r.code, g.now().Sub(r.start), r.upstreamNs, up)
 }
 
 // fail answers with a contract error. Headers already set for the
