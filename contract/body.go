@@ -70,9 +70,10 @@ func Write(resp *fasthttp.Response, p *Problem, o Options) {
 	if detail == "" {
 		detail = si.detail
 	}
-	// Build the body in the response's own buffer: no allocation once the
-	// pooled response has grown to a typical error size.
-	b := resp.Body()[:0]
+	// Build the body on the stack; SetBody copies it into the response's
+	// pooled buffer, so a typical error allocates nothing.
+	var stack [1024]byte
+	b := stack[:0]
 	b = append(b, `{"status":`...)
 	b = strconv.AppendInt(b, int64(p.Status), 10)
 	b = append(b, `,"title":`...)
@@ -98,7 +99,7 @@ func Write(resp *fasthttp.Response, p *Problem, o Options) {
 		b = append(b, p.Extra...)
 	}
 	b = append(b, '}')
-	resp.SetBodyRaw(b)
+	resp.SetBody(b)
 }
 
 // AppendJSONString appends s as a JSON string (RFC 8259 §7). Invalid UTF-8

@@ -13,14 +13,108 @@ import (
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
-// hopHeaders are the connection-specific fields a proxy must not forward
-// (RFC 9110 §7.6.1), as in net/http/httputil's reverse proxy, plus
-// HTTP2-Settings (RFC 7540 §3.2.1) and Expect, which the server has
-// already answered (RFC 9110 §10.1.1: the body is read before forwarding).
-var hopHeaders = [...]string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Http2-Settings",
+// isHopHeader reports whether name is a connection-specific field a proxy
+// must not forward (RFC 9110 §7.6.1), as in net/http/httputil's reverse
+// proxy, plus HTTP2-Settings (RFC 9113 §3.2.1).
+func isHopHeader(k []byte) bool {
+	switch len(k) {
+	case 2:
+		return bytes.EqualFold(k, []byte("te"))
+	case 7:
+		return bytes.EqualFold(k, []byte("trailer")) || bytes.EqualFold(k, []byte("upgrade"))
+	case 10:
+		return bytes.EqualFold(k, []byte("connection")) || bytes.EqualFold(k, []byte("keep-alive"))
+	case 14:
+		return bytes.EqualFold(k, []byte("http2-settings"))
+	case 16:
+		return bytes.EqualFold(k, []byte("proxy-connection"))
+	case 17:
+		return bytes.EqualFold(k, []byte("transfer-encoding"))
+	case 18:
+		return bytes.EqualFold(k, []byte("proxy-authenticate"))
+	case 19:
+		return bytes.EqualFold(k, []byte("proxy-authorization"))
+	}
+	return false
+}
+
+// hopNames collects the names of the hop-by-hop fields of a message and
+// of every field named in its Connection header (RFC 9110 §7.6.1), so they
+// can be deleted after the scan. Most messages have none.
+type hopNames struct {
+	buf  [512]byte
+	ends [24]int
+	n    int
+	conn bool
+}
+
+func (hn *hopNames) add(name []byte) {
+	start := 0
+	if hn.n > 0 {
+		start = hn.ends[hn.n-1]
+	}
+	if hn.n < len(hn.ends) && start+len(name) <= len(hn.buf) {
+		hn.ends[hn.n] = start + copy(hn.buf[start:], name)
+		hn.n++
+	}
+}
+
+func (hn *hopNames) collect(keys [][]byte) {
+	for _, k := range keys {
+		if isHopHeader(k) {
+			hn.add(k)
+			hn.conn = hn.conn || bytes.EqualFold(k, []byte("connection"))
+		}
+	}
+}
+
+func (hn *hopNames) addTokens(values [][]byte) {
+	for _, v := range values {
+		for len(v) > 0 {
+			var tok []byte
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, nil
+			}
+			if tok = trimOWS(tok); len(tok) > 0 {
+				hn.add(tok)
+			}
+		}
+	}
+}
+
+func (hn *hopNames) name(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = hn.ends[i-1]
+	}
+	return hn.buf[start:hn.ends[i]]
+}
+
+// dropRequestHopHeaders and dropResponseHopHeaders delete the fields
+// hopNames finds. (Two copies because the header types share no interface
+// that would not move the buffers to the heap.)
+func dropRequestHopHeaders(h *fasthttp.RequestHeader) {
+	var hn hopNames
+	hn.collect(h.PeekKeys())
+	if hn.conn {
+		hn.addTokens(h.PeekAll("Connection"))
+	}
+	for i := 0; i < hn.n; i++ {
+		h.DelBytes(hn.name(i))
+	}
+}
+
+func dropResponseHopHeaders(h *fasthttp.ResponseHeader) {
+	var hn hopNames
+	hn.collect(h.PeekKeys())
+	if hn.conn {
+		hn.addTokens(h.PeekAll("Connection"))
+	}
+	for i := 0; i < hn.n; i++ {
+		h.DelBytes(hn.name(i))
+	}
 }
 
 // gatewayOwned are request fields only the gateway may set: a client
@@ -73,45 +167,12 @@ var (
 	hdrXFProto    = []byte("X-Forwarded-Proto")
 	hdrXFHost     = []byte("X-Forwarded-Host")
 	hdrExpect     = []byte("Expect")
-	hdrConnection = []byte("Connection")
 	hdrRetryAfter = []byte("Retry-After")
 	hdrWWWAuth    = []byte("WWW-Authenticate")
 	hdrProxyAuth  = []byte("Proxy-Authenticate")
 	hdrRateLimit  = []byte("RateLimit")
 	hdrRLPolicy   = []byte("RateLimit-Policy")
 )
-
-// dropHopHeaders removes the hop-by-hop fields of h and every field named
-// in its Connection header (RFC 9110 §7.6.1).
-func dropHopHeaders(peekAll func(string) [][]byte, del func(string)) {
-	var names [8][]byte
-	n := 0
-	var store [256]byte
-	buf := store[:0]
-	for _, v := range peekAll("Connection") {
-		for len(v) > 0 {
-			var tok []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				tok, v = v[:i], v[i+1:]
-			} else {
-				tok, v = v, nil
-			}
-			tok = trimOWS(tok)
-			if len(tok) > 0 && n < len(names) {
-				start := len(buf)
-				buf = append(buf, tok...)
-				names[n] = buf[start:]
-				n++
-			}
-		}
-	}
-	for i := 0; i < n; i++ {
-		del(string(names[i]))
-	}
-	for _, h := range hopHeaders {
-		del(h)
-	}
-}
 
 // forward is stage 11: send the request to the route's upstream and
 // answer with its response, passed through or normalized.
@@ -121,11 +182,11 @@ func (r *request) forward() bool {
 	h := &req.Header
 	pool := r.route.upstream
 
-	dropHopHeaders(h.PeekAll, h.Del)
+	dropRequestHopHeaders(h)
 	h.DelBytes(hdrExpect)
 	dropGatewayOwned(h)
 	r.setForwardedHeaders()
-	h.SetBytesKV(hdrRequestID, r.id)
+	h.SetBytesKV(hdrRequestID, r.reqID())
 	if r.identity != nil {
 		h.Set("X-Consumer-Id", r.identity.ID)
 	}
@@ -134,7 +195,7 @@ func (r *request) forward() bool {
 	}
 
 	var uri [512]byte
-	u := append(uri[:0], r.route.stripPrefix(r.path)...)
+	u := append(uri[:0], r.route.stripPrefix(r.normPath())...)
 	if len(r.query) > 0 {
 		u = append(u, '?')
 		u = append(u, r.query...)
@@ -232,7 +293,7 @@ func (r *request) normalizeResponse() {
 		r.replaceResponse(from, to, code)
 		return
 	}
-	dropHopHeaders(resp.Header.PeekAll, resp.Header.Del)
+	dropResponseHopHeaders(&resp.Header)
 }
 
 // replaceResponse swaps an upstream error for the contract body, keeping

@@ -24,9 +24,9 @@ func (g *Gateway) accessLog(r *request) {
 		status = r.ctx.Response.StatusCode()
 	}
 	g.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
-		slog.String("request_id", string(r.id)),
+		slog.String("request_id", string(r.reqID())),
 		slog.String("method", string(r.ctx.Method())),
-		slog.String("path", string(r.path)),
+		slog.String("path", string(r.normPath())),
 		slog.String("route", route),
 		slog.Int("status", status),
 		slog.String("code", r.code),
@@ -60,10 +60,10 @@ func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.Response.Reset()
 	r.fail(contract.StatusBadRequest, code, detail, 0)
-	ctx.Response.Header.SetBytesKV(hdrRequestID, r.id)
+	ctx.Response.Header.SetBytesKV(hdrRequestID, r.reqID())
 	if r.rt.cfg.Log.Access {
 		g.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
-			slog.String("request_id", string(r.id)),
+			slog.String("request_id", string(r.reqID())),
 			slog.Int("status", r.status),
 			slog.String("code", r.code),
 			slog.String("client", peerAddr(ctx).String()),

@@ -24,17 +24,20 @@ type request struct {
 	identity *auth.Identity
 
 	// An idempotency claim this request holds until settleClaim.
-	claimed  bool
-	lease    idempotency.Lease
-	scope    []byte
-	scopeBuf [384]byte
+	claimed bool
+	lease   idempotency.Lease
 
 	// path is the normalized path, query the raw query (without '?').
-	path  []byte
-	query []byte
+	// path points into pathBuf unless it did not fit; buffers of this
+	// struct are referenced by length, not by slices stored in it, so the
+	// struct stays on the handler's stack (escape analysis treats a slice
+	// of itself stored through a pointer as escaping).
+	pathLen  int
+	pathLong []byte
+	query    []byte
 
-	id    []byte
-	idBuf [48]byte
+	idLen int
+	idBuf [128]byte
 
 	negotiated  bool
 	problemJSON bool
@@ -45,8 +48,19 @@ type request struct {
 	target     string
 	upstreamNs time.Duration
 
-	pathBuf [256]byte
+	pathBuf [1024]byte
 }
+
+// normPath is the normalized request path.
+func (r *request) normPath() []byte {
+	if r.pathLong != nil {
+		return r.pathLong
+	}
+	return r.pathBuf[:r.pathLen]
+}
+
+// reqID is the request's id (X-Request-Id and request_id).
+func (r *request) reqID() []byte { return r.idBuf[:r.idLen] }
 
 // handle is the fasthttp handler: the stages of CONTRACT.md's order of
 // checks, then forwarding. The first stage that refuses answers.
@@ -78,7 +92,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 // finish runs after every request, even one that panicked.
 func (g *Gateway) finish(r *request) {
 	if p := recover(); p != nil {
-		g.log.Error("panic serving request", "request_id", string(r.id), "panic", p)
+		g.log.Error("panic serving request", "request_id", string(r.reqID()), "panic", p)
 		r.ctx.Response.Reset()
 		r.fail(contract.StatusInternalServerError, contract.CodeInternalError, "", 0)
 	}
@@ -116,9 +130,14 @@ func (r *request) fail(status int, code, detail string, retryAfter int) {
 }
 
 func (r *request) failExtra(status int, code, detail string, retryAfter int, extra []byte) {
-	p := contract.Problem{Status: status, Code: code, Detail: detail, RequestID: r.id, RetryAfter: retryAfter, Extra: extra}
+	p := contract.Problem{Status: status, Code: code, Detail: detail, RequestID: r.reqID(), RetryAfter: retryAfter, Extra: extra}
 	contract.Write(&r.ctx.Response, &p, contract.Options{TypeBase: r.rt.typeURL, ProblemJSON: r.prefersProblemJSON()})
-	r.status, r.code = p.Status, p.Code
+	// Copied field by field: assigning p.Code would tie p (which points
+	// into r.idBuf) to r and move r to the heap.
+	r.status, r.code = p.Status, code
+	if p.Status != status {
+		r.code = contract.CodeInternalError
+	}
 }
 
 // prefersProblemJSON reports whether the client's Accept prefers

@@ -24,17 +24,16 @@ var (
 // counter, unique without a syscall per request.
 func (r *request) setRequestID() {
 	if id := r.ctx.Request.Header.PeekBytes(hdrRequestID); saneRequestID(id) {
-		r.id = append(r.idBuf[:0], id...)
+		r.idLen = copy(r.idBuf[:], id)
 		return
 	}
-	b := append(r.idBuf[:0], r.g.idPrefix[:]...)
+	n := copy(r.idBuf[:], r.g.idPrefix[:])
 	seq := r.g.idSeq.Add(1)
-	var num [16]byte
-	for i := 15; i >= 0; i-- {
-		num[i] = hexDigits[seq&0xf]
+	for i := n + 15; i >= n; i-- {
+		r.idBuf[i] = hexDigits[seq&0xf]
 		seq >>= 4
 	}
-	r.id = append(b, num[:]...)
+	r.idLen = n + 16
 }
 
 const hexDigits = "0123456789abcdef"
@@ -89,12 +88,17 @@ func (r *request) checkMessage() bool {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "The request target must not contain a fragment", 0)
 		return false
 	}
-	norm, err := normalizePath(r.pathBuf[:0], path)
+	var buf [1024]byte
+	norm, err := normalizePath(buf[:0], path)
 	if err != nil {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, errDetail(err), 0)
 		return false
 	}
-	r.path = norm
+	if len(norm) <= len(r.pathBuf) {
+		r.pathLen = copy(r.pathBuf[:], norm)
+	} else {
+		r.pathLong = append([]byte(nil), norm...) // a path longer than 1 KiB
+	}
 	return true
 }
 
@@ -165,7 +169,7 @@ func (r *request) checkTeapot() bool {
 // with Allow for a method outside the route's set, and 204 with Allow for
 // OPTIONS when the route does not forward it (RFC 9110 §9.3.7, §15.5.6).
 func (r *request) checkRoute() bool {
-	rt := r.rt.router.match(r.path)
+	rt := r.rt.router.match(r.normPath())
 	if rt == nil {
 		r.fail(contract.StatusNotFound, contract.CodeRouteNotFound, "", 0)
 		return false
@@ -223,7 +227,7 @@ func (r *request) checkAccept() bool {
 // Link (RFC 8594).
 func (r *request) decorate() {
 	h := &r.ctx.Response.Header
-	h.SetBytesKV(hdrRequestID, r.id)
+	h.SetBytesKV(hdrRequestID, r.reqID())
 	rt := r.route
 	if rt == nil {
 		return

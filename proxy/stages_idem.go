@@ -34,17 +34,25 @@ func (r *request) checkIdempotency() bool {
 		r.fail(contract.StatusBadRequest, contract.CodeInvalidIdempotencyKey, "The Idempotency-Key header must be one key of 1 to 255 printable ASCII characters", 0)
 		return false
 	}
+	// The scope outlives this stage inside the lease, and the store may
+	// keep it: one allocation, on idempotent requests only. Its spare
+	// capacity then holds the copy of the path that the fingerprint hash
+	// needs (its inputs escape), so the request state stays on the stack.
+	path := r.normPath()
+	buf := make([]byte, 0, 160+len(key)+len(rt.name)+len(path))
+	var scope []byte
 	if r.identity != nil {
-		r.scope = idempotency.AppendScope(r.scopeBuf[:0], idempotency.CredentialToken, r.identity.ID, h.Method(), rt.name, key)
+		scope = idempotency.AppendScope(buf, idempotency.CredentialToken, r.identity.ID, h.Method(), rt.name, key)
 	} else {
 		var ab [64]byte
 		addr := r.clientAddr().AppendTo(ab[:0])
-		r.scope = idempotency.AppendScope(r.scopeBuf[:0], idempotency.CredentialAddress, addr, h.Method(), rt.name, key)
+		scope = idempotency.AppendScope(buf, idempotency.CredentialAddress, addr, h.Method(), rt.name, key)
 	}
-	fp := idempotency.NewFingerprint(h.Method(), r.path, r.query, r.ctx.Request.Body())
-	res, err := r.g.idem.Claim(context.Background(), r.start, r.scope, fp)
+	pathCopy := append(scope[len(scope):len(scope):cap(scope)], path...)
+	fp := idempotency.NewFingerprint(h.Method(), pathCopy, r.query, r.ctx.Request.Body())
+	res, err := r.g.idem.Claim(context.Background(), r.start, scope, fp)
 	if err != nil {
-		r.g.log.Error("idempotency store refused a claim", "request_id", string(r.id), "error", err.Error())
+		r.g.log.Error("idempotency store refused a claim", "request_id", string(r.reqID()), "error", err.Error())
 		r.fail(contract.StatusServiceUnavailable, contract.CodeStoreUnavailable, "The gateway cannot record this Idempotency-Key right now", 1)
 		return false
 	}
@@ -106,6 +114,6 @@ func (r *request) settleClaim(outcome upstream.Outcome) {
 		err = r.g.idem.Abandon(ctx, r.g.now(), r.lease)
 	}
 	if err != nil {
-		r.g.log.Warn("idempotency outcome not recorded", "request_id", string(r.id), "error", err.Error())
+		r.g.log.Warn("idempotency outcome not recorded", "request_id", string(r.reqID()), "error", err.Error())
 	}
 }

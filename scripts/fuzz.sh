@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module briefly (FUZZTIME each, default 5s).
+# Go runs one target per invocation, so they are found and run in turn.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime="${FUZZTIME:-5s}"
+grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
+	pkg="./$(dirname "${file#./}")"
+	for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+		echo "fuzz ${pkg} ${target} (${fuzztime})"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "${fuzztime}" "${pkg}" > /tmp/cobaltgw-fuzz.log 2>&1 || {
+			cat /tmp/cobaltgw-fuzz.log
+			echo "fuzz target ${target} in ${pkg} failed" >&2
+			exit 1
+		}
+	done
+done
