@@ -16,6 +16,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/schema"
+	"github.com/cobaltgw/cobaltgw/tlsconf"
 )
 
 type validator struct {
@@ -41,6 +42,91 @@ func (v *validator) validate() {
 	v.idempotency()
 	ups := v.upstreams()
 	v.routes(ups)
+	v.tlsFiles()
+	v.unimplemented()
+}
+
+// resolve makes a relative file name relative to the config's folder.
+func (v *validator) resolve(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(v.cfg.Dir, name)
+}
+
+// tlsFiles checks every certificate, key and CA file now, so a bad file
+// fails `cobaltgw validate` (and a reload) instead of the first handshake.
+// Relative names are resolved against the config's folder.
+func (v *validator) tlsFiles() {
+	now := time.Now()
+	s := &v.cfg.Server
+	s.TLSCert, s.TLSKey, s.TLSClientCA = v.resolve(s.TLSCert), v.resolve(s.TLSKey), v.resolve(s.TLSClientCA)
+	if s.TLSCert != "" && s.TLSKey != "" {
+		_, warn, err := tlsconf.LoadPair(s.TLSCert, s.TLSKey, now)
+		if err != nil {
+			v.errf("server.tls_cert", "%v", err)
+		}
+		v.cfg.Warnings = append(v.cfg.Warnings, warn...)
+	}
+	if s.TLSClientCA != "" {
+		if _, err := tlsconf.LoadPool(s.TLSClientCA); err != nil {
+			v.errf("server.tls_client_ca", "%v", err)
+		}
+	}
+	for i := range v.cfg.Upstreams {
+		u := &v.cfg.Upstreams[i]
+		p := fmt.Sprintf("upstreams[%d]", i)
+		u.TLSCA, u.TLSCert, u.TLSKey = v.resolve(u.TLSCA), v.resolve(u.TLSCert), v.resolve(u.TLSKey)
+		if u.TLSCA != "" {
+			if _, err := tlsconf.LoadPool(u.TLSCA); err != nil {
+				v.errf(p+".tls_ca", "%v", err)
+			}
+		}
+		if u.TLSCert != "" && u.TLSKey != "" {
+			_, warn, err := tlsconf.LoadPair(u.TLSCert, u.TLSKey, now)
+			if err != nil {
+				v.errf(p+".tls_cert", "%v", err)
+			}
+			v.cfg.Warnings = append(v.cfg.Warnings, warn...)
+		}
+	}
+}
+
+// unimplemented refuses, with a clear message, a feature of the schema that
+// this build parses but does not yet implement: switched on, it would
+// otherwise be silently ignored.
+func (v *validator) unimplemented() {
+	const msg = "is not implemented in this version of cobaltgw; remove it"
+	c := v.cfg
+	if c.Server.TLSCert != "" {
+		v.errf("server.tls_cert", "a TLS listener %s (terminate TLS in front of the gateway for now)", msg)
+	}
+	if c.Store.Backend == "redis" {
+		v.errf("store.backend", "\"redis\" %s; use \"memory\"", msg)
+	}
+	if c.Server.Watch {
+		v.errf("server.watch", "watching the file %s; send SIGHUP to reload", msg)
+	}
+	for i, u := range c.Upstreams {
+		p := fmt.Sprintf("upstreams[%d]", i)
+		for _, t := range u.Targets {
+			if strings.HasPrefix(t, "https://") {
+				v.errf(p+".targets", "https targets %s", msg)
+				break
+			}
+		}
+		if u.HealthPath != "" {
+			v.errf(p+".health_path", "active health checks %s", msg)
+		}
+		if u.Balance == "least_conn" {
+			v.errf(p+".balance", "\"least_conn\" %s; use \"round_robin\"", msg)
+		}
+	}
+	for i, r := range c.Routes {
+		if len(r.RateLimits) > 0 {
+			v.errf(fmt.Sprintf("routes[%d].rate_limits", i), "rate limiting %s", msg)
+		}
+	}
 }
 
 func (v *validator) positive(path string, d Duration) {
