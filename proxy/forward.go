@@ -190,6 +190,9 @@ func (r *request) forward() bool {
 	if r.identity != nil {
 		h.Set("X-Consumer-Id", r.identity.ID)
 	}
+	if r.certSubject != "" {
+		h.Set("X-Client-Cert-Subject", r.certSubject)
+	}
 	if !r.route.cfg.ForwardAuthorization {
 		h.Del("Authorization")
 	}

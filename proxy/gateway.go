@@ -41,6 +41,8 @@ type runtime struct {
 	idemMode    idempotency.Mode
 	idemMethods []string
 
+	certRequired bool // tls_client_auth = "required"
+
 	maintenanceRetry int
 	challenge        []byte // Bearer realm="…"
 	tokens           *auth.Tokens
@@ -72,6 +74,7 @@ func compile(cfg *config.Config) (*runtime, error) {
 		return nil, err
 	}
 	rt.idemMethods = cfg.Idempotency.Methods
+	rt.certRequired = cfg.Server.TLSClientAuth == "required"
 	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
 	rt.challenge = auth.AppendChallenge(nil, cfg.Auth.Realm)
 	rt.tokens = cfg.Tokens

@@ -20,6 +20,8 @@ type request struct {
 	ctx   *fasthttp.RequestCtx
 	start time.Time
 	route *route
+	// certSubject describes the verified client certificate, if any.
+	certSubject string
 	// identity is the authenticated token, on routes with auth = true.
 	identity *auth.Identity
 
@@ -82,6 +84,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		r.checkAccept() && //  5. Accept negotiation → 406
 		// 6. rate limits by client address or certificate → 429
 		// 7. client certificate, authentication, authorization → 401, 403
+		r.checkClientCert() &&
 		r.checkAuth() &&
 		// 8. rate limits by credential, header or route → 429
 		r.checkBody() && // 9. body: malformed JSON → 400, schema → 422

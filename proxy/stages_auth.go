@@ -6,11 +6,35 @@ import (
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/schema"
+	"github.com/cobaltgw/cobaltgw/tlsconf"
 )
 
 var (
 	hdrConsumerID = []byte("X-Consumer-Id")
 )
+
+// checkClientCert is the first part of stage 7: with tls_client_auth =
+// "required", a request on a connection that presented no certificate gets
+// 401 client_certificate_required. (An untrusted certificate has already
+// failed the handshake.) A verified certificate's subject is kept for
+// client_cert rate limits and X-Client-Cert-Subject.
+func (r *request) checkClientCert() bool {
+	if !r.ctx.IsTLS() {
+		return !r.rt.certRequired || r.refuseNoCert()
+	}
+	r.certSubject = tlsconf.Subject(r.ctx.TLSConnectionState())
+	if r.certSubject == "" && r.rt.certRequired {
+		return r.refuseNoCert()
+	}
+	return true
+}
+
+func (r *request) refuseNoCert() bool {
+	var buf [256]byte
+	r.ctx.Response.Header.SetBytesKV(hdrWWWAuth, auth.AppendChallenge(buf[:0], r.rt.cfg.Auth.Realm))
+	r.fail(contract.StatusUnauthorized, contract.CodeClientCertificateRequired, "This endpoint requires a client certificate", 0)
+	return false
+}
 
 // checkAuth is stage 7: authentication (401) and authorization (403) on a
 // route with auth = true (RFC 6750 §3, RFC 9110 §11.6.2). Every 401 carries
