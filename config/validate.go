@@ -107,21 +107,6 @@ func (v *validator) unimplemented() {
 	if c.Server.Watch {
 		v.errf("server.watch", "watching the file %s; send SIGHUP to reload", msg)
 	}
-	for i, u := range c.Upstreams {
-		p := fmt.Sprintf("upstreams[%d]", i)
-		for _, t := range u.Targets {
-			if strings.HasPrefix(t, "https://") {
-				v.errf(p+".targets", "https targets %s", msg)
-				break
-			}
-		}
-		if u.HealthPath != "" {
-			v.errf(p+".health_path", "active health checks %s", msg)
-		}
-		if u.Balance == "least_conn" {
-			v.errf(p+".balance", "\"least_conn\" %s; use \"round_robin\"", msg)
-		}
-	}
 	for i, r := range c.Routes {
 		if len(r.RateLimits) > 0 {
 			v.errf(fmt.Sprintf("routes[%d].rate_limits", i), "rate limiting %s", msg)

@@ -48,14 +48,26 @@ type runtime struct {
 	tokens           *auth.Tokens
 }
 
-func compile(cfg *config.Config) (*runtime, error) {
+// compile builds a runtime for cfg. Upstream pools take over the health
+// and ejection state of prev's pools of the same name, so a reload does not
+// put an ejected target back into rotation. On error, the pools built so
+// far are closed (their health checkers stop).
+func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, err error) {
 	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies}
-	var err error
+	defer func() {
+		if err != nil {
+			rt.close()
+		}
+	}()
 	if rt.table, err = contract.NewTable(cfg.ErrorMap); err != nil {
 		return nil, err
 	}
 	for _, uc := range cfg.Upstreams {
-		p, err := upstream.New(uc)
+		opts := []upstream.Option{upstream.WithLogger(log)}
+		if prev != nil && prev.pools[uc.Name] != nil {
+			opts = append(opts, upstream.WithPrevious(prev.pools[uc.Name]))
+		}
+		p, err := upstream.New(uc, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +91,14 @@ func compile(cfg *config.Config) (*runtime, error) {
 	rt.challenge = auth.AppendChallenge(nil, cfg.Auth.Realm)
 	rt.tokens = cfg.Tokens
 	return rt, nil
+}
+
+// close stops the background work of the runtime's pools (health checks).
+// Requests still in flight on them finish normally.
+func (rt *runtime) close() {
+	for _, p := range rt.pools {
+		p.Close()
+	}
 }
 
 // Gateway serves the contract in front of the configured upstreams.
@@ -124,7 +144,7 @@ func idemConfig(cfg *config.Config) idempotency.Config {
 
 // New compiles cfg and builds the server (not yet listening).
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
-	rt, err := compile(cfg)
+	rt, err := compile(cfg, nil, log)
 	if err != nil {
 		return nil, err
 	}
@@ -164,14 +184,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 // one they started with. Listener settings ([server] listen, timeouts,
 // sizes) take effect at the next start.
 func (g *Gateway) Reload(cfg *config.Config) error {
-	rt, err := compile(cfg)
+	old := g.rt.Load()
+	rt, err := compile(cfg, old, g.log)
 	if err != nil {
 		return err
 	}
 	if err := g.idemMem.Reconfigure(idemConfig(cfg)); err != nil {
+		rt.close()
 		return fmt.Errorf("idempotency store: %w", err)
 	}
 	g.rt.Store(rt)
+	// Close can wait up to health_timeout for a check in progress; the
+	// old pools keep serving the requests that started on them.
+	go old.close()
 	return nil
 }
 
@@ -184,7 +209,11 @@ func (g *Gateway) Serve(ln net.Listener) error { return g.server.Serve(ln) }
 // Shutdown stops accepting, lets in-flight requests finish until ctx is
 // done, and closes keep-alive connections (with Connection: close on the
 // last response).
-func (g *Gateway) Shutdown(ctx context.Context) error { return g.server.ShutdownWithContext(ctx) }
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	err := g.server.ShutdownWithContext(ctx)
+	g.rt.Load().close()
+	return err
+}
 
 // Handler exposes the request handler, for in-process tests and benchmarks.
 func (g *Gateway) Handler() fasthttp.RequestHandler { return g.handle }

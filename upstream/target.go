@@ -1,0 +1,181 @@
+package upstream
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/cobaltgw/cobaltgw/config"
+)
+
+// Target is one address of an upstream with its connection pool and its
+// health. The exported fields are fixed at New; the rest is owned by the
+// pool (see the package comment).
+type Target struct {
+	URL  string
+	Addr string
+	Host string // host name, for TLS verification
+	// HostHeader is the target's authority as written ("127.0.0.1:9000"),
+	// sent as Host like nginx's default proxy_set_header Host $proxy_host.
+	HostHeader string
+
+	scheme []byte               // "http" or "https"
+	client *fasthttp.HostClient // requests: max_conns, waits connect_timeout
+	check  *fasthttp.HostClient // active checks: one connection, closed after each
+
+	// Request path, lock-free.
+	inflight  atomic.Int64
+	fails     atomic.Int32  // consecutive passive failures
+	streak    atomic.Int32  // ejections since the last successful request
+	ejections atomic.Uint64 // total passive ejections
+	lastErr   atomic.Pointer[errRecord]
+
+	// Guarded by Pool.mu.
+	ejected      bool
+	ejectedUntil time.Time
+	down         bool // failed unhealthy_after active checks in a row
+	checkPasses  int  // consecutive
+	checkFails   int  // consecutive
+	nextCheck    time.Time
+}
+
+type errRecord struct {
+	msg string
+	at  time.Time
+}
+
+// InFlight is the number of requests being sent to t or awaiting its answer.
+func (t *Target) InFlight() int64 { return t.inflight.Load() }
+
+func newTarget(cfg config.Upstream, raw string, tc *tls.Config) (*Target, error) {
+	scheme, addr, host, err := config.ParseTarget(raw)
+	if err != nil {
+		return nil, err
+	}
+	var ttc *tls.Config
+	if scheme == "https" {
+		ttc = tc.Clone()
+		if ttc.ServerName == "" {
+			ttc.ServerName = host
+		}
+	}
+	connectTimeout := cfg.ConnectTimeout.D()
+	hc := &fasthttp.HostClient{
+		Addr: addr,
+		Name: "", // no User-Agent of our own; the client's is forwarded
+		Dial: dialFunc(connectTimeout, ttc),
+		// fasthttp never opens more than MaxConns and parks a request that
+		// finds them all busy for at most MaxConnWaitTimeout, then answers
+		// ErrNoFreeConns (→ Unavailable): the wait is bounded in time, never
+		// an unbounded queue.
+		MaxConns:                 cfg.MaxConns,
+		MaxConnWaitTimeout:       connectTimeout,
+		MaxIdleConnDuration:      30 * time.Second,
+		ReadBufferSize:           16 << 10,
+		MaxResponseBodySize:      MaxResponseBody,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true, // the proxy sends its normalized path as is
+		// A pooled keep-alive connection the upstream closed meanwhile
+		// fails before any response byte; like Go's transport, an
+		// idempotent request is tried once more on a new connection.
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+			return false, idempotent(req.Header.Method()) && (err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed))
+		},
+	}
+	checkTimeout := min(connectTimeout, cfg.HealthTimeout.D())
+	chk := &fasthttp.HostClient{
+		Addr:                      addr,
+		Dial:                      dialFunc(checkTimeout, ttc),
+		MaxConns:                  1,
+		ReadBufferSize:            4 << 10,
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
+		MaxIdemponentCallAttempts: 1,
+	}
+	if ttc != nil {
+		// The TLS handshake happens in dialFunc, so that its failure is a
+		// connect failure; fasthttp keeps a conn that already speaks TLS.
+		hc.IsTLS, hc.TLSConfig = true, ttc
+		chk.IsTLS, chk.TLSConfig = true, ttc
+	}
+	authority := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(raw, "https://"), "http://"), "/")
+	return &Target{URL: raw, Addr: addr, Host: host, HostHeader: authority, scheme: []byte(scheme), client: hc, check: chk}, nil
+}
+
+// prepare addresses req to t. The Host field is the target's authority,
+// kept by Write even when the URI was parsed with another host (the
+// client's, or the target of a previous attempt). The URI's scheme must
+// match the client's, whatever the gateway's own listener speaks.
+func (t *Target) prepare(req *fasthttp.Request) {
+	req.UseHostHeader = true
+	req.Header.SetHost(t.HostHeader)
+	req.URI().SetSchemeBytes(t.scheme)
+}
+
+// dialer is shared by every pool, so its DNS cache (and the one goroutine
+// that expires it) outlives reloads instead of being rebuilt per config.
+var dialer = &fasthttp.TCPDialer{DNSCacheDuration: time.Minute}
+
+// dialFunc connects (IPv4 or IPv6) within timeout and, for TLS targets,
+// completes the handshake within the same bound. Every failure is a
+// *dialError.
+func dialFunc(timeout time.Duration, tc *tls.Config) fasthttp.DialFunc {
+	return func(addr string) (net.Conn, error) {
+		start := time.Now()
+		c, err := dialer.DialDualStackTimeout(addr, timeout)
+		if err != nil {
+			return nil, &dialError{err}
+		}
+		if tc == nil {
+			return c, nil
+		}
+		tl := tls.Client(c, tc)
+		_ = c.SetDeadline(start.Add(timeout))
+		if err := tl.Handshake(); err != nil {
+			c.Close()
+			return nil, &dialError{fmt.Errorf("tls handshake: %w", err)}
+		}
+		_ = c.SetDeadline(time.Time{})
+		return tl, nil
+	}
+}
+
+// loadTLS builds the TLS settings the upstream's https targets share
+// (each adds its host as ServerName unless tls_server_name is set). Files
+// are read at every New, so a reload picks up rotated certificates.
+func loadTLS(cfg config.Upstream) (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         cfg.TLSServerName,
+		ClientSessionCache: tls.NewLRUClientSessionCache(0), // resumed handshakes on new connections
+		InsecureSkipVerify: cfg.TLSInsecureSkipVerify,       //nolint:gosec // opt-in, warned at every load
+	}
+	if cfg.TLSCA != "" {
+		pem, err := os.ReadFile(cfg.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls_ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls_ca %q holds no PEM certificate", cfg.TLSCA)
+		}
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls_cert/tls_key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
