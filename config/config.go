@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cobaltgw/cobaltgw/auth"
+	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/schema"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix `toml:"-"`
 	// ErrorMap is Errors.Map with its keys parsed.
 	ErrorMap map[int]int `toml:"-"`
+	// Policies are [rate_limits.*] checked and built, by name.
+	Policies map[string]*limiter.Policy `toml:"-"`
 	// Tokens is [[auth.tokens]] as a lookup table.
 	Tokens *auth.Tokens `toml:"-"`
 	// Warnings are non-fatal findings (logged at every load).

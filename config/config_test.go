@@ -120,7 +120,7 @@ func TestErrorsHavePositions(t *testing.T) {
 		{"unknown key in a route", minimal + "strip = \"/v1\"\n", `c.toml:10:1: unknown key "strip" in [routes]`},
 		{"unknown key in a policy", "[rate_limits.a]\nkey = \"ip\"\nrate = 1\nburst = 1\nbrust = 2\n", `c.toml:5:1: unknown key "brust" in [rate_limits.a]; did you mean "burst"?`},
 		{"bad enum", "[store]\nbackend = \"etcd\"\n", `c.toml:2:1: store.backend: "etcd" is not allowed; write one of "memory", "redis"`},
-		{"bad policy key", "[rate_limits.a]\nkey = \"cookie\"\nrate = 1\nburst = 1\n", `c.toml:2:1: rate_limits.a.key: "cookie" is not a key`},
+		{"bad policy key", "[rate_limits.a]\nkey = \"cookie\"\nrate = 1\nburst = 1\n", `c.toml:2:1: rate_limits.a.key: rate limit key "cookie": write one of ip, token`},
 		{"policy without rate", "[rate_limits.a]\nkey = \"ip\"\nburst = 1\n", `c.toml:1:2: rate_limits.a: rate is required`},
 		{"bad route path", "[[upstreams]]\nname = \"api\"\ntargets = [\"http://127.0.0.1:9\"]\n[[routes]]\npath = \"/a/../b\"\nmethods = [\"GET\"]\nupstream = \"api\"\n", `c.toml:5:1: routes[0].path: "/a/../b" must not contain dot segments`},
 		{"duplicate route", minimal + "[[routes]]\npath = \"/v1/assets\"\nmethods = [\"GET\"]\nupstream = \"api\"\n", `c.toml:11:1: routes[1].path: "/v1/assets" is already the path of routes[0]`},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/schema"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
 )
@@ -106,11 +107,6 @@ func (v *validator) unimplemented() {
 	}
 	if c.Server.Watch {
 		v.errf("server.watch", "watching the file %s; send SIGHUP to reload", msg)
-	}
-	for i, r := range c.Routes {
-		if len(r.RateLimits) > 0 {
-			v.errf(fmt.Sprintf("routes[%d].rate_limits", i), "rate limiting %s", msg)
-		}
 	}
 }
 
@@ -269,34 +265,41 @@ func (v *validator) auth() {
 	v.cfg.Tokens = tokens
 }
 
-// ValidLimitKey reports whether k is a rate-limit key kind.
-func validLimitKey(k string) bool {
-	switch k {
-	case "ip", "token", "route", "client_cert":
-		return true
-	}
-	name, ok := strings.CutPrefix(k, "header:")
-	return ok && name != "" && isToken(name)
-}
-
 func (v *validator) rateLimits() {
+	v.cfg.Policies = map[string]*limiter.Policy{}
 	for name, rl := range v.cfg.RateLimits {
 		p := "rate_limits." + name
-		if !v.ix.has(p + ".key") {
-			v.errf(p, "key is required: write key = \"ip\", \"token\", \"header:<Name>\", \"route\" or \"client_cert\"")
-		} else if !validLimitKey(rl.Key) {
-			v.errf(p+".key", "%q is not a key; write \"ip\", \"token\", \"header:<Name>\", \"route\" or \"client_cert\"", rl.Key)
+		ok := true
+		for _, req := range []struct{ key, example string }{
+			{"key", `key = "ip" (or "token", "header:<Name>", "route", "client_cert")`},
+			{"rate", "rate = 50 (tokens per second, fractions allowed)"},
+			{"burst", "burst = 100 (bucket capacity, at least 1)"},
+		} {
+			if !v.ix.has(p + "." + req.key) {
+				v.errf(p, "%s is required: write %s", req.key, req.example)
+				ok = false
+			}
 		}
-		if !v.ix.has(p + ".rate") {
-			v.errf(p, "rate is required (tokens per second, fractions allowed), e.g. rate = 50")
-		} else if math.IsNaN(rl.Rate) || rl.Rate <= 0 {
-			v.errf(p+".rate", "must be a positive number of tokens per second, e.g. 50 or 0.5")
+		if !ok {
+			continue
 		}
-		if !v.ix.has(p + ".burst") {
-			v.errf(p, "burst is required (bucket capacity, at least 1), e.g. burst = 100")
-		} else if rl.Burst < 1 && !math.IsInf(rl.Rate, 1) {
-			v.errf(p+".burst", "must be at least 1 with a finite rate; a bucket of 0 admits nothing")
+		kind, header, err := limiter.ParseKey(rl.Key)
+		if err != nil {
+			v.errf(p+".key", "%v", err)
+			continue
 		}
+		pol := &limiter.Policy{Name: name, Key: kind, Header: header, Rate: rl.Rate, Burst: rl.Burst, Legacy: rl.LegacyHeaders}
+		if err := pol.Validate(); err != nil {
+			at := p + ".rate"
+			if strings.Contains(err.Error(), "burst") {
+				at = p + ".burst"
+			} else if !strings.Contains(err.Error(), "rate =") {
+				at = p
+			}
+			v.errf(at, "%v", err)
+			continue
+		}
+		v.cfg.Policies[name] = pol
 	}
 }
 
@@ -441,6 +444,9 @@ func (v *validator) routes(ups map[string]*Upstream) {
 			if !auth.ValidScope(sc) {
 				v.errf(p+".scopes", "%q is not a scope (RFC 6749 §3.3: printable ASCII without spaces, quotes or backslashes)", sc)
 			}
+		}
+		if len(r.RateLimits) > limiter.MaxRoutePolicies {
+			v.errf(p+".rate_limits", "lists %d policies; a route may have at most %d", len(r.RateLimits), limiter.MaxRoutePolicies)
 		}
 		for _, name := range r.RateLimits {
 			if _, ok := v.cfg.RateLimits[name]; !ok {

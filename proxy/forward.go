@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -403,5 +404,9 @@ func isJSONBody(resp *fasthttp.Response) bool {
 // clientAddr is the client's address: the socket peer, or the first
 // untrusted hop of X-Forwarded-For when the peer is a trusted proxy.
 func (r *request) clientAddr() netip.Addr {
-	return peerAddr(r.ctx)
+	peer := peerAddr(r.ctx)
+	if len(r.rt.trusted) == 0 {
+		return peer
+	}
+	return limiter.ClientIP(peer, r.rt.trusted, r.ctx.Request.Header.PeekAll("X-Forwarded-For")...)
 }

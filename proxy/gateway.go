@@ -26,6 +26,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/idempotency"
+	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -75,7 +76,7 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 	}
 	routes := make([]*route, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
-		r, err := compileRoute(&cfg.Routes[i], rt.pools)
+		r, err := compileRoute(&cfg.Routes[i], rt.pools, cfg.Policies)
 		if err != nil {
 			return nil, err
 		}
@@ -115,6 +116,7 @@ type Gateway struct {
 	// State that outlives a config: reload reconfigures it in place.
 	idem    idempotency.Store
 	idemMem *idempotency.Memory
+	lim     *limiter.Limiter
 
 	observer Observer
 }
@@ -158,6 +160,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, fmt.Errorf("idempotency store: %w", err)
 	}
 	g.idem = g.idemMem
+	if g.lim, err = limiter.New(int64(cfg.Store.MemoryBudget) / 2); err != nil {
+		return nil, fmt.Errorf("rate limiter: %w", err)
+	}
+	if err := g.lim.Update(g.now(), policyList(cfg)); err != nil {
+		return nil, fmt.Errorf("rate limiter: %w", err)
+	}
 	g.rt.Store(rt)
 	s := &cfg.Server
 	g.server = &fasthttp.Server{
@@ -193,6 +201,11 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		rt.close()
 		return fmt.Errorf("idempotency store: %w", err)
 	}
+	// Policies whose numbers changed keep their buckets (no fresh burst).
+	if err := g.lim.Update(g.now(), policyList(cfg)); err != nil {
+		rt.close()
+		return fmt.Errorf("rate limiter: %w", err)
+	}
 	g.rt.Store(rt)
 	// Close can wait up to health_timeout for a check in progress; the
 	// old pools keep serving the requests that started on them.
@@ -226,6 +239,17 @@ type slogPrinter struct{ l *slog.Logger }
 func (p slogPrinter) Printf(format string, args ...any) {
 	p.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
+
+func policyList(cfg *config.Config) []*limiter.Policy {
+	out := make([]*limiter.Policy, 0, len(cfg.Policies))
+	for _, p := range cfg.Policies {
+		out = append(out, p)
+	}
+	return out
+}
+
+// LimiterStats reports the rate limiter's cache counters, for metrics.
+func (g *Gateway) LimiterStats() limiter.Stats { return g.lim.Stats() }
 
 // IdempotencyStats reports the idempotency store's counters, for metrics.
 func (g *Gateway) IdempotencyStats() idempotency.Stats { return g.idem.Stats() }

@@ -8,6 +8,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/idempotency"
+	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -22,6 +23,12 @@ type request struct {
 	route *route
 	// certSubject describes the verified client certificate, if any.
 	certSubject string
+	certRead    bool
+
+	// Rate limiting: who the request is, and the decision of both phases.
+	limChecked  bool
+	limSubject  limiter.Subject
+	limDecision limiter.Decision
 	// identity is the authenticated token, on routes with auth = true.
 	identity *auth.Identity
 
@@ -82,11 +89,11 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		r.checkRoute() && //   3. route → 404, 410, 405 (OPTIONS → 204)
 		r.checkMaintenance() && // 4. maintenance → 503
 		r.checkAccept() && //  5. Accept negotiation → 406
-		// 6. rate limits by client address or certificate → 429
+		r.checkLimitsPre() && // 6. rate limits by client address or certificate → 429
 		// 7. client certificate, authentication, authorization → 401, 403
 		r.checkClientCert() &&
 		r.checkAuth() &&
-		// 8. rate limits by credential, header or route → 429
+		r.checkLimitsPost() && // 8. rate limits by credential, header or route → 429
 		r.checkBody() && // 9. body: malformed JSON → 400, schema → 422
 		r.checkIdempotency() && // 10. Idempotency-Key → 400, 409, 422, 503
 		r.forward() // 11. upstream: passed through or normalized

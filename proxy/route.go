@@ -10,6 +10,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -32,6 +33,7 @@ type route struct {
 
 	upstream *upstream.Pool
 	strip    string
+	limits   *limiter.Route // nil without rate_limits
 
 	deprecation []byte // "@<unix seconds>" (RFC 9745 §2.1)
 	deprecateAt time.Time
@@ -40,10 +42,24 @@ type route struct {
 	sunsetLink  []byte // `<url>; rel="sunset"`
 }
 
-func compileRoute(rc *config.Route, pools map[string]*upstream.Pool) (*route, error) {
+func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies map[string]*limiter.Policy) (*route, error) {
 	r := &route{cfg: rc, name: rc.Path, upstream: pools[rc.Upstream], strip: rc.StripPrefix}
 	if r.upstream == nil && rc.Upstream != "" {
 		return nil, fmt.Errorf("route %q: unknown upstream %q", rc.Path, rc.Upstream)
+	}
+	if len(rc.RateLimits) > 0 {
+		ps := make([]*limiter.Policy, 0, len(rc.RateLimits))
+		for _, name := range rc.RateLimits {
+			if policies[name] == nil {
+				return nil, fmt.Errorf("route %q: unknown rate limit %q", rc.Path, name)
+			}
+			ps = append(ps, policies[name])
+		}
+		lr, err := limiter.NewRoute(rc.Path, ps)
+		if err != nil {
+			return nil, err
+		}
+		r.limits = lr
 	}
 	var prefix bool
 	r.base, prefix = strings.CutSuffix(rc.Path, "/*")

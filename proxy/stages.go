@@ -228,6 +228,7 @@ func (r *request) checkAccept() bool {
 func (r *request) decorate() {
 	h := &r.ctx.Response.Header
 	h.SetBytesKV(hdrRequestID, r.reqID())
+	r.rateLimitHeaders()
 	rt := r.route
 	if rt == nil {
 		return

@@ -22,11 +22,19 @@ func (r *request) checkClientCert() bool {
 	if !r.ctx.IsTLS() {
 		return !r.rt.certRequired || r.refuseNoCert()
 	}
-	r.certSubject = tlsconf.Subject(r.ctx.TLSConnectionState())
-	if r.certSubject == "" && r.rt.certRequired {
+	if r.clientCertSubject() == "" && r.rt.certRequired {
 		return r.refuseNoCert()
 	}
 	return true
+}
+
+// clientCertSubject reads the verified client certificate once.
+func (r *request) clientCertSubject() string {
+	if !r.certRead {
+		r.certRead = true
+		r.certSubject = tlsconf.Subject(r.ctx.TLSConnectionState())
+	}
+	return r.certSubject
 }
 
 func (r *request) refuseNoCert() bool {
