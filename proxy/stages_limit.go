@@ -58,12 +58,19 @@ func (r *request) refuseLimited() bool {
 // (draft-ietf-httpapi-ratelimit-headers-10) to every response of a
 // limited route, after any the upstream sent: an intermediary may tighten,
 // never loosen, so the upstream's items stay.
+//
+// A response that was decided before any policy was checked (405, 406,
+// maintenance) took no token: it carries the policies but no RateLimit
+// item, since there is no count to report for it.
 func (r *request) rateLimitHeaders() {
-	if !r.limChecked {
+	if r.route == nil || r.route.limits == nil {
 		return
 	}
 	h := &r.ctx.Response.Header
 	h.AddBytesKV(hdrRLPolicy, r.route.limits.PolicyField())
+	if !r.limChecked {
+		return
+	}
 	var buf [128]byte
 	h.AddBytesKV(hdrRateLimit, r.limDecision.AppendRateLimit(buf[:0]))
 	if r.limDecision.Legacy() {
