@@ -58,9 +58,47 @@
 //
 // # Store implementations
 //
-// Memory is exact and bounded for a single replica. A Redis store (a later
-// task) implements the same interface: Claim is SET scope value NX PX
-// lock_timeout (GET on failure), Complete and Abandon are one atomic
-// compare-token-and-SET PX ttl (a small Lua script), Release is a
-// compare-token-and-DEL; Redis errors are wrapped in ErrStoreUnavailable.
+// Memory is exact and bounded for a single replica.
+//
+// Redis (NewRedis) is shared by replicas, on a go-redis client for one
+// server or a Redis Cluster (RedisOptions). A scope is one key,
+// cgw:idem:{hex SHA-256 of the scope}, the braces a Cluster hash tag; each
+// operation is one Lua script on that key, atomic on the node that owns it:
+//
+//   - Claim: GET; when absent, SET the claim PX lock_timeout; else return
+//     the entry's 42-byte header (kind, token, fingerprint), or the whole
+//     record when it is to be replayed.
+//   - Complete, Abandon: compare the lease token, then SET the record
+//     (with the response, or without) PX ttl.
+//   - Release: compare the lease token, then DEL.
+//
+// Expiry runs on Redis's clock. Every Redis error wraps ErrStoreUnavailable
+// (ErrStoreFull when Redis is at maxmemory), and the proxy answers 503
+// without forwarding. What this does and does not guarantee:
+//
+//   - Exactly one claim per key among all replicas that use one Redis
+//     primary or one Cluster, however many race: the script runs alone on
+//     the key's node.
+//   - Redis replication is asynchronous. A claim or record that a primary
+//     acknowledged and then lost in a failover (its replica had not
+//     received it) is gone, and a retry of that key is forwarded again.
+//     The same holds for a restart of a server without persistence. The
+//     store does not use WAIT, which would narrow this window without
+//     closing it.
+//   - If Complete or Abandon fails (Redis unreachable, or slower than
+//     redis_timeout), the claim stays until lock_timeout and then frees:
+//     a retry after that is forwarded again although the first request
+//     reached the upstream. This is the documented lock_timeout window,
+//     which a store failure at the end of a request also opens.
+//   - A Claim that timed out may still have been executed by Redis (the
+//     command was sent, the reply came late). That request got 503, and
+//     the key is in flight without a holder until lock_timeout: retries
+//     get 409 until then, never a second execution.
+//   - Redis must not evict these keys: run it with maxmemory-policy
+//     noeviction (every key here has an expiry, so the volatile-* policies
+//     would evict them too). At maxmemory Redis refuses writes and Claim
+//     returns ErrStoreFull, as the memory store does when its budget is
+//     exhausted.
+//   - A client retry after a lost reply is harmless: a claim script run
+//     twice finds its own claim, a finish run twice finds its own record.
 package idempotency

@@ -1,0 +1,146 @@
+package idempotency
+
+import (
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cobaltgw/cobaltgw/internal/redistest"
+)
+
+// Benchmarks against a local redis-server (skipped without one). Besides
+// ns/op and allocations they report what each operation costs Redis:
+// round-trips/op (EVALSHA and EVAL calls) and redis-cmds/op (every command
+// Redis executed, those run inside the scripts included).
+
+// redisCounts sums the calls in INFO commandstats, all commands and the
+// script calls apart (INFO itself excluded).
+func redisCounts(b *testing.B, srv *redistest.Server) (cmds, scripts int64) {
+	b.Helper()
+	info, err := srv.Do("INFO", "commandstats")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		name, rest, ok := strings.Cut(line, ":calls=")
+		if !ok || name == "cmdstat_info" {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		n, _ := strconv.ParseInt(calls, 10, 64)
+		cmds += n
+		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+			scripts += n
+		}
+	}
+	return cmds, scripts
+}
+
+func reportRedis(b *testing.B, srv *redistest.Server, run func()) {
+	b.Helper()
+	cmds0, scripts0 := redisCounts(b, srv)
+	b.ReportAllocs()
+	b.ResetTimer()
+	run()
+	b.StopTimer()
+	cmds, scripts := redisCounts(b, srv)
+	b.ReportMetric(float64(scripts-scripts0)/float64(b.N), "round-trips/op")
+	b.ReportMetric(float64(cmds-cmds0)/float64(b.N), "redis-cmds/op")
+}
+
+// BenchmarkRedisClaimComplete is the forwarded path: a new key claimed and
+// its response recorded, two round trips.
+func BenchmarkRedisClaimComplete(b *testing.B) {
+	for _, mode := range []Mode{ModeConflict, ModeReplay} {
+		b.Run(mode.String(), func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.OnReuse = mode
+			cfg.TTL = 10 * time.Second
+			s, srv := startRedis(b, cfg)
+			resp := created()
+			scope := make([]byte, 0, 128)
+			key := make([]byte, 0, 40)
+			i := 0
+			reportRedis(b, srv, func() {
+				for range b.N {
+					i++
+					key = append(strconv.AppendInt(key[:0], int64(i), 10), "-7dec-11d0-a765-00a0c91e6bf6"...)
+					scope = AppendScope(scope[:0], CredentialToken, "client-a", []byte("POST"), "/v1/assets", key)
+					r, err := s.Claim(ctx, time.Time{}, scope, fpA)
+					if err != nil || r.State != StateClaimed {
+						b.Fatal(r, err)
+					}
+					if err := s.Complete(ctx, time.Time{}, r.Lease, resp); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+	// 16 goroutines per P: many requests in flight, each on its own pooled
+	// connection.
+	b.Run("replay_parallel16xP", func(b *testing.B) {
+		cfg := DefaultConfig()
+		cfg.OnReuse = ModeReplay
+		cfg.TTL = 10 * time.Second
+		s, srv := startRedis(b, cfg)
+		resp := created()
+		var n atomic.Int64
+		b.SetParallelism(16)
+		reportRedis(b, srv, func() {
+			b.RunParallel(func(pb *testing.PB) {
+				scope := make([]byte, 0, 128)
+				key := make([]byte, 0, 40)
+				for pb.Next() {
+					key = append(strconv.AppendInt(key[:0], n.Add(1), 10), "-7dec-11d0-a765-00a0c91e6bf6"...)
+					scope = AppendScope(scope[:0], CredentialToken, "client-a", []byte("POST"), "/v1/assets", key)
+					r, err := s.Claim(ctx, time.Time{}, scope, fpA)
+					if err != nil || r.State != StateClaimed {
+						b.Error(r, err)
+						return
+					}
+					if err := s.Complete(ctx, time.Time{}, r.Lease, resp); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	})
+}
+
+// BenchmarkRedisClaimInFlight is a retry while the first request runs: one
+// round trip, 42 bytes back.
+func BenchmarkRedisClaimInFlight(b *testing.B) {
+	s, srv := startRedis(b, DefaultConfig())
+	sc := scopeOf("client-a", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
+	claimR(b, s, sc, fpA, StateClaimed)
+	reportRedis(b, srv, func() {
+		for range b.N {
+			if r, _ := s.Claim(ctx, time.Time{}, sc, fpA); r.State != StateInFlight {
+				b.Fatal(r.State)
+			}
+		}
+	})
+}
+
+// BenchmarkRedisClaimReplay is a retry answered from the stored response.
+func BenchmarkRedisClaimReplay(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.OnReuse = ModeReplay
+	s, srv := startRedis(b, cfg)
+	sc := scopeOf("client-a", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
+	r := claimR(b, s, sc, fpA, StateClaimed)
+	if err := s.Complete(ctx, time.Time{}, r.Lease, created()); err != nil {
+		b.Fatal(err)
+	}
+	reportRedis(b, srv, func() {
+		for range b.N {
+			if r, _ := s.Claim(ctx, time.Time{}, sc, fpA); r.Response == nil {
+				b.Fatal("no response")
+			}
+		}
+	})
+}
