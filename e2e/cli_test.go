@@ -48,7 +48,7 @@ func TestValidateCommand(t *testing.T) {
 		{"unknown upstream", "[[routes]]\npath = \"/a\"\nmethods = [\"GET\"]\nupstream = \"nope\"\n", `:4:1: routes[0].upstream: "nope" is not the name of any [[upstreams]]`},
 		{"unknown policy", "[[upstreams]]\nname = \"api\"\ntargets = [\"http://127.0.0.1:9\"]\n[[routes]]\npath = \"/a\"\nmethods = [\"GET\"]\nupstream = \"api\"\nrate_limits = [\"nope\"]\n", `:8:1: routes[0].rate_limits: "nope" is not a [rate_limits.*] policy`},
 		{"map to a status outside the set", "[errors.map]\n502 = 504\n", `:2:1: errors.map.502: 504 is outside the contract`},
-		{"burst 0", "[rate_limits.a]\nkey = \"ip\"\nrate = 1\nburst = 0\n", `:4:1: rate_limits.a.burst: must be at least 1`},
+		{"burst 0", "[rate_limits.a]\nkey = \"ip\"\nrate = 1\nburst = 0\n", `:4:1: rate_limits.a.burst: rate limit "a": burst = 0: write a bucket size of at least 1`},
 		{"negative ttl", "[idempotency]\nttl = \"-1h\"\n", `idempotency.ttl: must be a positive duration`},
 		{"syntax error", "[server\n", ":1:"},
 		{"bad target", "[[upstreams]]\nname = \"api\"\ntargets = [\"ftp://x\"]\n", `:3:1: upstreams[0].targets: target "ftp://x" is not an http:// or https:// URL`},

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
 	"github.com/cobaltgw/cobaltgw/auth"
@@ -115,8 +116,13 @@ type Gateway struct {
 
 	// State that outlives a config: reload reconfigures it in place.
 	idem    idempotency.Store
-	idemMem *idempotency.Memory
+	idemMem *idempotency.Memory   // when store.backend = "memory"
+	idemRed *idempotency.Redis    // when store.backend = "redis"
+	redis   redis.UniversalClient // shared by the Redis stores
 	lim     *limiter.Limiter
+
+	backend      string
+	redisTimeout time.Duration
 
 	observer Observer
 }
@@ -156,10 +162,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, fmt.Errorf("seeding request ids: %w", err)
 	}
 	hex.Encode(g.idPrefix[:], seed[:])
-	if g.idemMem, err = idempotency.NewMemory(idemConfig(cfg)); err != nil {
-		return nil, fmt.Errorf("idempotency store: %w", err)
+	if err := g.openStores(cfg); err != nil {
+		return nil, err
 	}
-	g.idem = g.idemMem
 	if g.lim, err = limiter.New(int64(cfg.Store.MemoryBudget) / 2); err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
@@ -197,7 +202,10 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := g.idemMem.Reconfigure(idemConfig(cfg)); err != nil {
+	if cfg.Store.Backend != g.backend || !sameAddrs(cfg, old.cfg) {
+		g.log.Warn("[store] backend and addresses take effect at the next start; the running store is kept")
+	}
+	if err := g.reconfigureStores(cfg); err != nil {
 		rt.close()
 		return fmt.Errorf("idempotency store: %w", err)
 	}
@@ -225,6 +233,9 @@ func (g *Gateway) Serve(ln net.Listener) error { return g.server.Serve(ln) }
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.server.ShutdownWithContext(ctx)
 	g.rt.Load().close()
+	if g.redis != nil {
+		_ = g.redis.Close()
+	}
 	return err
 }
 

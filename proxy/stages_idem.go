@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 
 	"github.com/cobaltgw/cobaltgw/contract"
@@ -50,7 +49,9 @@ func (r *request) checkIdempotency() bool {
 	}
 	pathCopy := append(scope[len(scope):len(scope):cap(scope)], path...)
 	fp := idempotency.NewFingerprint(h.Method(), pathCopy, r.query, r.ctx.Request.Body())
-	res, err := r.g.idem.Claim(context.Background(), r.start, scope, fp)
+	sctx, cancel := r.g.storeContext()
+	res, err := r.g.idem.Claim(sctx, r.start, scope, fp)
+	cancel()
 	if err != nil {
 		r.g.log.Error("idempotency store refused a claim", "request_id", string(r.reqID()), "error", err.Error())
 		r.fail(contract.StatusServiceUnavailable, contract.CodeStoreUnavailable, "The gateway cannot record this Idempotency-Key right now", 1)
@@ -94,7 +95,9 @@ func (r *request) settleClaim(outcome upstream.Outcome) {
 		return
 	}
 	r.claimed = false
-	ctx := context.Background()
+	// A fresh deadline: the claim's has passed while the upstream worked.
+	ctx, cancel := r.g.storeContext()
+	defer cancel()
 	var err error
 	switch {
 	case outcome == upstream.OK:

@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cobaltgw/cobaltgw/config"
+	"github.com/cobaltgw/cobaltgw/idempotency"
+)
+
+// openStores builds the idempotency store of [store] backend: exact,
+// bounded memory for one replica, or Redis (standalone with one address,
+// Cluster with several) shared by replicas. The Redis client connects
+// lazily, so the gateway starts, and reports not ready, while Redis is down.
+func (g *Gateway) openStores(cfg *config.Config) error {
+	g.backend = cfg.Store.Backend
+	g.redisTimeout = cfg.Store.RedisTimeout.D()
+	if cfg.Store.Backend != "redis" {
+		mem, err := idempotency.NewMemory(idemConfig(cfg))
+		if err != nil {
+			return fmt.Errorf("idempotency store: %w", err)
+		}
+		g.idemMem, g.idem = mem, mem
+		return nil
+	}
+	g.redis = redis.NewUniversalClient(idempotency.RedisOptions(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, g.redisTimeout))
+	red, err := idempotency.NewRedis(g.redis, idemConfig(cfg))
+	if err != nil {
+		_ = g.redis.Close()
+		return fmt.Errorf("idempotency store: %w", err)
+	}
+	g.idemRed, g.idem = red, red
+	return nil
+}
+
+func (g *Gateway) reconfigureStores(cfg *config.Config) error {
+	if g.idemRed != nil {
+		return g.idemRed.Reconfigure(idemConfig(cfg))
+	}
+	return g.idemMem.Reconfigure(idemConfig(cfg))
+}
+
+func sameAddrs(a, b *config.Config) bool {
+	return a.Store.Backend == b.Store.Backend && slices.Equal(a.Store.RedisAddrs, b.Store.RedisAddrs)
+}
+
+func noCancel() {}
+
+// storeContext bounds one store call: redis_timeout for Redis, so a slow
+// Redis costs a request at most that; nothing for the memory store.
+func (g *Gateway) storeContext() (context.Context, context.CancelFunc) {
+	if g.redis == nil {
+		return context.Background(), noCancel
+	}
+	return context.WithTimeout(context.Background(), g.redisTimeout)
+}
+
+// Ready reports whether the shared store answers (nil for the memory
+// store), for the admin listener's /readyz.
+func (g *Gateway) Ready(ctx context.Context) error {
+	if g.idemRed == nil {
+		return nil
+	}
+	return g.idemRed.Ping(ctx)
+}
