@@ -99,14 +99,8 @@ func (v *validator) tlsFiles() {
 func (v *validator) unimplemented() {
 	const msg = "is not implemented in this version of cobaltgw; remove it"
 	c := v.cfg
-	if c.Server.TLSCert != "" {
-		v.errf("server.tls_cert", "a TLS listener %s (terminate TLS in front of the gateway for now)", msg)
-	}
 	if c.Store.Backend == "redis" {
 		v.errf("store.backend", "\"redis\" %s; use \"memory\"", msg)
-	}
-	if c.Server.Watch {
-		v.errf("server.watch", "watching the file %s; send SIGHUP to reload", msg)
 	}
 }
 

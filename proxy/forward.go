@@ -208,6 +208,7 @@ func (r *request) forward() bool {
 	req.SetRequestURIBytes(u)
 
 	t0 := time.Now()
+	r.forwarded = true
 	res := pool.Do(req, &ctx.Response, t0.Add(pool.Timeout()))
 	r.upstreamNs = time.Since(t0)
 	if res.Target != nil {

@@ -12,6 +12,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/idempotency"
 	"github.com/cobaltgw/cobaltgw/limiter"
+	"github.com/cobaltgw/cobaltgw/tlsconf"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -124,7 +126,10 @@ type Gateway struct {
 	backend      string
 	redisTimeout time.Duration
 
-	observer Observer
+	tls *tlsconf.Server // nil without a TLS listener
+
+	observer      Observer
+	limitObserver LimitObserver
 }
 
 // idemMethod reports whether method is in [idempotency].methods.
@@ -164,6 +169,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	hex.Encode(g.idPrefix[:], seed[:])
 	if err := g.openStores(cfg); err != nil {
 		return nil, err
+	}
+	if s := &cfg.Server; s.TLSCert != "" {
+		if g.tls, err = tlsconf.NewServer(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
+			return nil, fmt.Errorf("TLS listener: %w", err)
+		}
 	}
 	if g.lim, err = limiter.New(int64(cfg.Store.MemoryBudget) / 2); err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)
@@ -209,6 +219,17 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		rt.close()
 		return fmt.Errorf("idempotency store: %w", err)
 	}
+	// A new certificate applies to new connections at once; open ones keep
+	// theirs. A pair that does not load leaves the running one in place
+	// and fails the whole reload, like any bad config.
+	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
+		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, time.Now()); err != nil {
+			rt.close()
+			return fmt.Errorf("TLS listener: %w", err)
+		}
+	} else if (g.tls != nil) != (s.TLSCert != "") {
+		g.log.Warn("turning the TLS listener on or off takes effect at the next start")
+	}
 	// Policies whose numbers changed keep their buckets (no fresh burst).
 	if err := g.lim.Update(g.now(), policyList(cfg)); err != nil {
 		rt.close()
@@ -224,8 +245,14 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 // Config returns the running configuration.
 func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
 
-// Serve accepts connections on ln until Shutdown.
-func (g *Gateway) Serve(ln net.Listener) error { return g.server.Serve(ln) }
+// Serve accepts connections on ln until Shutdown; with tls_cert and
+// tls_key the connections speak TLS (1.2 and 1.3, ALPN http/1.1).
+func (g *Gateway) Serve(ln net.Listener) error {
+	if g.tls != nil {
+		ln = tls.NewListener(ln, g.tls.Config())
+	}
+	return g.server.Serve(ln)
+}
 
 // Shutdown stops accepting, lets in-flight requests finish until ctx is
 // done, and closes keep-alive connections (with Connection: close on the
@@ -275,5 +302,14 @@ type Observer interface {
 	ObserveRequest(route string, method []byte, status int, code string, total, upstream time.Duration, upstreamName string)
 }
 
+// LimitObserver is implemented by an Observer that also counts 429s per
+// rate-limit policy.
+type LimitObserver interface {
+	RateLimitRejected(policy string)
+}
+
 // SetObserver installs o; call it before Serve.
-func (g *Gateway) SetObserver(o Observer) { g.observer = o }
+func (g *Gateway) SetObserver(o Observer) {
+	g.observer = o
+	g.limitObserver, _ = o.(LimitObserver)
+}

@@ -51,7 +51,8 @@ type request struct {
 	negotiated  bool
 	problemJSON bool
 
-	// For the access log.
+	// For the access log and metrics.
+	forwarded  bool // the upstream pool was asked
 	status     int
 	code       string
 	target     string
@@ -122,7 +123,7 @@ func (g *Gateway) observe(r *request) {
 	route, up := "", ""
 	if r.route != nil {
 		route = r.route.name
-		if r.route.upstream != nil && r.target != "" {
+		if r.forwarded {
 			up = r.route.upstream.Name
 		}
 	}

@@ -50,6 +50,11 @@ func (r *request) checkLimitsPost() bool {
 }
 
 func (r *request) refuseLimited() bool {
+	if o := r.g.limitObserver; o != nil {
+		if p := r.limDecision.Refusing(); p != nil {
+			o.RateLimitRejected(p.Name)
+		}
+	}
 	r.fail(contract.StatusTooManyRequests, contract.CodeRateLimited, "", int(r.limDecision.RetryAfter()))
 	return false
 }

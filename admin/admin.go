@@ -1,0 +1,135 @@
+// Package admin serves the operator endpoints on their own listener
+// (CONFIG.md `[admin] listen`, loopback by default, off with ""), apart
+// from client traffic so that probes and scrapes never compete with it
+// for max_concurrent and never see the error contract:
+//
+//	GET /healthz  200 while the process serves (liveness)
+//	GET /readyz   200 when the config is loaded, the listener is up and the
+//	              store is reachable; 503 with the reason otherwise, and
+//	              from the first moment of a drain (readiness)
+//	GET /metrics  the Prometheus text exposition of package metrics
+//	GET /config   the running configuration as TOML, secrets redacted
+//
+// The listener is net/http rather than fasthttp: it answers a few requests
+// a second, and keeping it on another server means a saturated or
+// draining gateway still answers its probes.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/cobaltgw/cobaltgw/config"
+	"github.com/cobaltgw/cobaltgw/metrics"
+)
+
+// Options are what the endpoints read. Config and Ready are required.
+type Options struct {
+	// Config returns the running configuration (after reloads).
+	Config func() *config.Config
+	// Ready returns nil when the gateway can take traffic, else the reason
+	// it cannot (draining, listener not up, store unreachable).
+	Ready func() error
+	// Metrics is written by /metrics; nil answers 404.
+	Metrics *metrics.Metrics
+}
+
+// Server is the admin listener.
+type Server struct {
+	opts Options
+	srv  *http.Server
+}
+
+// New builds the admin server (not yet listening).
+func New(o Options) *Server {
+	s := &Server{opts: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.HandleFunc("/metrics", s.metrics)
+	mux.HandleFunc("/config", s.config)
+	s.srv = &http.Server{
+		Handler: getOnly(mux),
+		// Probes and scrapes are small; slow clients are cut off rather
+		// than held (the admin port may be reachable from a pod network).
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	return s
+}
+
+// Handler exposes the endpoints, for tests.
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
+// Serve answers on ln until Shutdown; it returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown closes the listener and waits for requests in progress until
+// ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// getOnly answers 405 to anything but GET and HEAD (RFC 9110 §15.5.6:
+// with Allow) and marks every answer uncacheable: each reflects this
+// instant.
+func getOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func text(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n"))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	text(w, http.StatusOK, "ok")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.opts.Ready(); err != nil {
+		text(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		return
+	}
+	text(w, http.StatusOK, "ready")
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Metrics == nil {
+		http.NotFound(w, r)
+		return
+	}
+	var b bytes.Buffer
+	_ = s.opts.Metrics.WritePrometheus(&b)
+	w.Header().Set("Content-Type", metrics.ContentType)
+	_, _ = w.Write(b.Bytes())
+}
+
+func (s *Server) config(w http.ResponseWriter, r *http.Request) {
+	b, err := RedactedTOML(s.opts.Config())
+	if err != nil {
+		text(w, http.StatusInternalServerError, "encoding the running config: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/toml")
+	_, _ = w.Write(b)
+}
