@@ -44,7 +44,6 @@ func (v *validator) validate() {
 	ups := v.upstreams()
 	v.routes(ups)
 	v.tlsFiles()
-	v.unimplemented()
 }
 
 // resolve makes a relative file name relative to the config's folder.
@@ -90,17 +89,6 @@ func (v *validator) tlsFiles() {
 			}
 			v.cfg.Warnings = append(v.cfg.Warnings, warn...)
 		}
-	}
-}
-
-// unimplemented refuses, with a clear message, a feature of the schema that
-// this build parses but does not yet implement: switched on, it would
-// otherwise be silently ignored.
-func (v *validator) unimplemented() {
-	const msg = "is not implemented in this version of cobaltgw; remove it"
-	c := v.cfg
-	if c.Store.Backend == "redis" {
-		v.errf("store.backend", "\"redis\" %s; use \"memory\"", msg)
 	}
 }
 

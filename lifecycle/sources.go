@@ -45,6 +45,7 @@ func sources(gw *proxy.Gateway) metrics.Sources {
 		return metrics.LimiterStats{
 			Created: st.Created, Recovered: st.Recovered, Dropped: st.Dropped, Rejected: st.Rejected,
 			Evicted: st.Evicted, Adopted: st.Adopted, CostUsed: st.CostUsed, CostMax: st.CostMax,
+			RedisCalls: st.RedisCalls, RedisErrors: st.RedisErrors, Fallbacks: st.Fallbacks, NearLimit: st.NearLimit,
 		}
 	}
 	return s

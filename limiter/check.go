@@ -86,6 +86,7 @@ type Decision struct {
 	retry   int64
 	checked uint16 // bit i: route policy i was checked
 	res     [MaxRoutePolicies]result
+	rd      *redisDecision // set at PreAuth when the buckets are in Redis
 }
 
 type result struct {
@@ -108,10 +109,16 @@ type result struct {
 // that is admitted at PreAuth and then fails authentication keeps its
 // PreAuth tokens: that is what throttles token guessing.
 //
-// It allocates nothing for a key that already has a bucket.
+// With memory buckets it allocates nothing for a key that already has a
+// bucket, and none of its arguments escape (the proxy keeps s and d in its
+// request state). With UseRedis, each policy is one round trip (see the
+// package doc), bounded with the others of this call by redis_timeout.
 func (l *Limiter) Check(now time.Time, rt *Route, phase Phase, s *Subject, d *Decision) bool {
 	if phase == PreAuth || d.route != rt {
 		*d = Decision{route: rt}
+		if rb := l.redis.Load(); rb != nil && rt != nil {
+			d.rd = &redisDecision{rb: rb}
+		}
 	}
 	if rt == nil || d.refused {
 		return !d.refused
@@ -119,32 +126,17 @@ func (l *Limiter) Check(now time.Time, rt *Route, phase Phase, s *Subject, d *De
 	if s == nil {
 		s = &Subject{}
 	}
+	if d.rd != nil {
+		return l.checkRedis(now, rt, phase, s, d)
+	}
 	for i, p := range rt.policies {
 		if p.Key.Phase() != phase {
 			continue
 		}
 		st := l.state(now, p)
-		h := st.hash(rt, s)
 		r := &d.res[i]
 		d.checked |= 1 << i
-		if d.refused {
-			// Already refused: look without taking, so the bucket is not
-			// charged for a request that will not be served.
-			if b := l.lookup(now, h, st, false); b != nil {
-				b.peek(now, st.params.Load(), r)
-			} else {
-				// No bucket: the key would start full.
-				*r = result{remaining: int64(st.params.Load().burst)}
-			}
-		} else {
-			b := l.lookup(now, h, st, true)
-			b.take(now, st.params.Load(), r)
-			if r.b != b {
-				// The cache held a bucket that was adopted into another
-				// (see adopt): put the live one in its place.
-				l.offer(h, r.b)
-			}
-		}
+		l.decideLocal(now, st, st.hash(rt, s), !d.refused, r)
 		if r.refused {
 			d.refused = true
 			d.retry = max(d.retry, r.reset)
@@ -158,6 +150,29 @@ func (l *Limiter) Check(now time.Time, rt *Route, phase Phase, s *Subject, d *De
 		}
 	}
 	return !d.refused
+}
+
+// decideLocal is one policy's decision on this replica's bucket for hash h:
+// take a token, or, when the request is already refused (take false), look
+// without taking, so the bucket is not charged for a request that will not
+// be served.
+func (l *Limiter) decideLocal(now time.Time, st *policyState, h uint64, take bool, r *result) {
+	if !take {
+		if b := l.lookup(now, h, st, false); b != nil {
+			b.peek(now, st.params.Load(), r)
+		} else {
+			// No bucket: the key would start full.
+			*r = result{remaining: int64(st.params.Load().burst)}
+		}
+		return
+	}
+	b := l.lookup(now, h, st, true)
+	b.take(now, st.params.Load(), r)
+	if r.b != b {
+		// The cache held a bucket that was adopted into another (see
+		// adopt): put the live one in its place.
+		l.offer(h, r.b)
+	}
 }
 
 // hash places the key of s for this policy in the store. The seeds are

@@ -106,6 +106,69 @@
 // A policy that is removed, or whose key changes, starts afresh; its old
 // buckets stay until evicted.
 //
+// # Shared buckets in Redis
+//
+// With Limiter.UseRedis (CONFIG.md `[store] backend = "redis"`) every
+// policy's buckets live in Redis or a Redis Cluster, shared by all
+// replicas; the memory buckets above then serve only the "local" fallback.
+// A bucket is one Redis hash per (policy, key), named by a SHA-256 of
+// both, so the key bytes (an API key header, say) never reach Redis (see
+// redis_script.go). Each policy decision is one Lua script on the key's
+// node, atomic there: read the bucket, advance it to the server's TIME,
+// take (or look, or give back), and write it with PEXPIRE set, in the same
+// call, to the time it needs to refill fully plus a second. An idle key
+// thus vanishes when a new one would be the same, and a script that leaves
+// a bucket full deletes it. The arithmetic is bucket.go's, step for step in
+// doubles on a µs clock, so the same times give the same decisions and the
+// same r and t: TestRedisMatchesMemory replays a random sequence on both.
+// Requests of all replicas are ordered by the one Redis clock; a clock
+// that steps back is clamped as above.
+//
+// A request's policies may sit on different Cluster slots, so they are not
+// one transaction: each policy is its own script, in the route's order, and
+// a refusal gives back the tokens taken from the others with one script
+// each (in either phase). That leaves a small race: between a take and its
+// give-back (about one round trip) a concurrent request of the same client
+// sees one token fewer, and may be refused where a single transaction
+// would have admitted it. It can only refuse early, by at most one token
+// per refused request in flight, never admit beyond burst: every take is
+// atomic on its bucket. A give-back that fails (Redis went away meanwhile)
+// leaves the token spent until the bucket refills.
+//
+// Reloads: each call sends the policy's current rate and burst, and the
+// bucket keeps the numbers it was last written with. A call with other
+// numbers first advances the bucket under the stored ones, then switches,
+// keeping its tokens: new numbers apply to each key from its next call
+// (with memory buckets, from the Update). During a rolling reload, calls
+// from replicas on either config alternate; each applies its own numbers.
+//
+// Store errors: all the round trips of one Check share one deadline,
+// store.redis_timeout. A script that fails (refused connection, timeout,
+// Cluster slot down, any error reply) decides its policy, and every later
+// policy of the same request in either phase, without asking Redis again,
+// by store.rate_limit_on_store_error: "local" takes from this replica's
+// memory bucket (full the first time; between outages it refills like any
+// bucket), "allow" admits (reported as a full bucket), "deny" refuses with
+// t = 1, so a 429 with Retry-After: 1. So a hung Redis costs a request
+// about one redis_timeout, not one per policy or phase. Stats.RedisErrors
+// counts failed scripts, Stats.Fallbacks the policy decisions made
+// instead, and LastStoreError keeps the latest error for the log. When
+// Redis answers again the same client uses it from the next Check (go-redis
+// redials at most once a second after a failed dial). Nothing is carried
+// either way: what replicas admitted locally during an outage is not
+// written to Redis, and a Redis that restarted empty starts every bucket
+// full. In "local" mode a client can so get up to burst (plus refill) per
+// replica during an outage, and its shared burst again afterwards.
+//
+// Near-limit cache: a replica remembers the buckets Redis reported below
+// one token and until when they stay so, and refuses requests for them
+// before then without a round trip (Stats.NearLimit), reporting r = 0 and
+// t from the remembered time. Other replicas can only take tokens meanwhile,
+// so this refuses nothing Redis would admit, except after a give-back, a
+// reload or a data loss elsewhere, which it may refuse for at most one
+// token interval longer (see nearCache). A client that keeps knocking after
+// its 429 costs Redis one script per refill interval per replica.
+//
 // # Headers
 //
 // Route.PolicyField and Decision.AppendRateLimit produce the RateLimit-Policy
@@ -117,9 +180,11 @@
 //
 // # Using it
 //
-// Once per process: l, err := New(budget). Per config load: l.Update(now,
-// policies), and rt, err := NewRoute(path, routePolicies) per route. Per
-// request, with a Decision kept with the request:
+// Once per process: l, err := New(budget), and with backend = "redis"
+// l.UseRedis(client, onStoreError, redisTimeout) (again after a reload that
+// changes either). Per config load: l.Update(now, policies), and rt, err :=
+// NewRoute(path, routePolicies) per route. Per request, with a Decision
+// kept with the request:
 //
 //	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
 //	addr := ClientIP(peer, trusted, ctx.Request.Header.PeekAll("X-Forwarded-For")...)

@@ -56,6 +56,11 @@ type Limiter struct {
 
 	created, recovered, dropped, rejected, evicted, adopted atomic.Uint64
 	closing                                                 atomic.Bool
+
+	// Shared buckets (redis.go): nil while the buckets are in memory.
+	redis                                         atomic.Pointer[redisBackend]
+	redisCalls, redisErrors, fallbacks, nearLimit atomic.Uint64
+	lastErr                                       atomic.Pointer[error]
 	// clock is the latest time (UnixNano) a cache miss was handled at, the
 	// "now" of evictions, which ristretto reports without one. Misses are
 	// what cause evictions, so it is current when it matters, and the hot
@@ -282,6 +287,13 @@ type Stats struct {
 	Adopted   uint64 // evicted buckets folded into one created meanwhile for the same key
 	CostUsed  int64  // bytes of resident buckets accounted in the cache
 	CostMax   int64  // the cache's bound for them
+
+	// With UseRedis (the buckets above then serve only the "local"
+	// fallback):
+	RedisCalls  uint64 // bucket scripts sent to Redis (take, look, give back)
+	RedisErrors uint64 // of those, failed: unreachable, slower than redis_timeout, refused
+	Fallbacks   uint64 // policy decisions made by rate_limit_on_store_error instead of Redis
+	NearLimit   uint64 // refusals answered by the near-limit cache, without a round trip
 }
 
 // Stats returns the current counters.
@@ -296,6 +308,11 @@ func (l *Limiter) Stats() Stats {
 		Adopted:   l.adopted.Load(),
 		CostUsed:  maxCost - l.cache.RemainingCost(),
 		CostMax:   maxCost,
+
+		RedisCalls:  l.redisCalls.Load(),
+		RedisErrors: l.redisErrors.Load(),
+		Fallbacks:   l.fallbacks.Load(),
+		NearLimit:   l.nearLimit.Load(),
 	}
 }
 

@@ -33,6 +33,8 @@ type IdempotencyStats struct {
 type LimiterStats struct {
 	Created, Recovered, Dropped, Rejected, Evicted, Adopted uint64
 	CostUsed, CostMax                                       int64
+	// With store.backend = "redis".
+	RedisCalls, RedisErrors, Fallbacks, NearLimit uint64
 }
 
 // UpstreamStats mirrors upstream.Stats.
@@ -190,6 +192,10 @@ func (m *Metrics) writeStores(x *expo) {
 		x.counter("cobaltgw_ratelimit_cache_evictions_total", "Buckets evicted from the cache to stay within the memory budget.", s.Evicted)
 		x.gauge("cobaltgw_ratelimit_cache_bytes", "Bytes of resident token buckets.", s.CostUsed)
 		x.gauge("cobaltgw_ratelimit_cache_max_bytes", "The bound on resident token buckets (half of store.memory_budget).", s.CostMax)
+		x.counter("cobaltgw_ratelimit_redis_calls_total", "Rate-limit scripts sent to Redis (store.backend = \"redis\").", s.RedisCalls)
+		x.counter("cobaltgw_ratelimit_redis_errors_total", "Rate-limit scripts that failed (timeout, connection refused, cluster down).", s.RedisErrors)
+		x.counter("cobaltgw_ratelimit_store_fallbacks_total", "Rate-limit decisions made by rate_limit_on_store_error instead of Redis.", s.Fallbacks)
+		x.counter("cobaltgw_ratelimit_near_limit_refusals_total", "Refusals answered from the near-limit cache without a Redis round trip.", s.NearLimit)
 	}
 }
 

@@ -167,6 +167,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, fmt.Errorf("seeding request ids: %w", err)
 	}
 	hex.Encode(g.idPrefix[:], seed[:])
+	if g.lim, err = limiter.New(int64(cfg.Store.MemoryBudget) / 2); err != nil {
+		return nil, fmt.Errorf("rate limiter: %w", err)
+	}
+	if err := g.lim.Update(g.now(), policyList(cfg)); err != nil {
+		return nil, fmt.Errorf("rate limiter: %w", err)
+	}
 	if err := g.openStores(cfg); err != nil {
 		return nil, err
 	}
@@ -174,12 +180,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		if g.tls, err = tlsconf.NewServer(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
 			return nil, fmt.Errorf("TLS listener: %w", err)
 		}
-	}
-	if g.lim, err = limiter.New(int64(cfg.Store.MemoryBudget) / 2); err != nil {
-		return nil, fmt.Errorf("rate limiter: %w", err)
-	}
-	if err := g.lim.Update(g.now(), policyList(cfg)); err != nil {
-		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
 	g.rt.Store(rt)
 	s := &cfg.Server

@@ -33,11 +33,20 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 		return fmt.Errorf("idempotency store: %w", err)
 	}
 	g.idemRed, g.idem = red, red
+	// Replicas share buckets too; a store error follows
+	// rate_limit_on_store_error (local, allow or deny).
+	if err := g.lim.UseRedis(g.redis, cfg.Store.RateLimitOnStoreError, g.redisTimeout); err != nil {
+		_ = g.redis.Close()
+		return fmt.Errorf("rate limiter: %w", err)
+	}
 	return nil
 }
 
 func (g *Gateway) reconfigureStores(cfg *config.Config) error {
 	if g.idemRed != nil {
+		if err := g.lim.UseRedis(g.redis, cfg.Store.RateLimitOnStoreError, g.redisTimeout); err != nil {
+			return err
+		}
 		return g.idemRed.Reconfigure(idemConfig(cfg))
 	}
 	return g.idemMem.Reconfigure(idemConfig(cfg))
