@@ -2,7 +2,6 @@ package idempotency
 
 import (
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,41 +13,6 @@ import (
 // ns/op and allocations they report what each operation costs Redis:
 // round-trips/op (EVALSHA and EVAL calls) and redis-cmds/op (every command
 // Redis executed, those run inside the scripts included).
-
-// redisCounts sums the calls in INFO commandstats, all commands and the
-// script calls apart (INFO itself excluded).
-func redisCounts(b *testing.B, srv *redistest.Server) (cmds, scripts int64) {
-	b.Helper()
-	info, err := srv.Do("INFO", "commandstats")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\r\n") {
-		name, rest, ok := strings.Cut(line, ":calls=")
-		if !ok || name == "cmdstat_info" {
-			continue
-		}
-		calls, _, _ := strings.Cut(rest, ",")
-		n, _ := strconv.ParseInt(calls, 10, 64)
-		cmds += n
-		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
-			scripts += n
-		}
-	}
-	return cmds, scripts
-}
-
-func reportRedis(b *testing.B, srv *redistest.Server, run func()) {
-	b.Helper()
-	cmds0, scripts0 := redisCounts(b, srv)
-	b.ReportAllocs()
-	b.ResetTimer()
-	run()
-	b.StopTimer()
-	cmds, scripts := redisCounts(b, srv)
-	b.ReportMetric(float64(scripts-scripts0)/float64(b.N), "round-trips/op")
-	b.ReportMetric(float64(cmds-cmds0)/float64(b.N), "redis-cmds/op")
-}
 
 // BenchmarkRedisClaimComplete is the forwarded path: a new key claimed and
 // its response recorded, two round trips.
@@ -63,7 +27,7 @@ func BenchmarkRedisClaimComplete(b *testing.B) {
 			scope := make([]byte, 0, 128)
 			key := make([]byte, 0, 40)
 			i := 0
-			reportRedis(b, srv, func() {
+			redistest.ReportRedis(b, srv, func() {
 				for range b.N {
 					i++
 					key = append(strconv.AppendInt(key[:0], int64(i), 10), "-7dec-11d0-a765-00a0c91e6bf6"...)
@@ -89,7 +53,7 @@ func BenchmarkRedisClaimComplete(b *testing.B) {
 		resp := created()
 		var n atomic.Int64
 		b.SetParallelism(16)
-		reportRedis(b, srv, func() {
+		redistest.ReportRedis(b, srv, func() {
 			b.RunParallel(func(pb *testing.PB) {
 				scope := make([]byte, 0, 128)
 				key := make([]byte, 0, 40)
@@ -117,7 +81,7 @@ func BenchmarkRedisClaimInFlight(b *testing.B) {
 	s, srv := startRedis(b, DefaultConfig())
 	sc := scopeOf("client-a", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
 	claimR(b, s, sc, fpA, StateClaimed)
-	reportRedis(b, srv, func() {
+	redistest.ReportRedis(b, srv, func() {
 		for range b.N {
 			if r, _ := s.Claim(ctx, time.Time{}, sc, fpA); r.State != StateInFlight {
 				b.Fatal(r.State)
@@ -136,7 +100,7 @@ func BenchmarkRedisClaimReplay(b *testing.B) {
 	if err := s.Complete(ctx, time.Time{}, r.Lease, created()); err != nil {
 		b.Fatal(err)
 	}
-	reportRedis(b, srv, func() {
+	redistest.ReportRedis(b, srv, func() {
 		for range b.N {
 			if r, _ := s.Claim(ctx, time.Time{}, sc, fpA); r.Response == nil {
 				b.Fatal("no response")

@@ -61,8 +61,8 @@ func appendHeader(dst []byte, kind byte, token uint64, fp Fingerprint) []byte {
 	return append(dst, fp[:]...)
 }
 
-// appendResponse appends r as encodeResponse encodes it, so the record is
-// built in one buffer.
+// appendResponse appends the encoding of r (encodeResponse), so a Redis
+// record is built in one buffer.
 func appendResponse(dst []byte, r *Response) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(r.Status))
 	dst = binary.AppendUvarint(dst, uint64(len(r.Headers)))

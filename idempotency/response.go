@@ -85,16 +85,7 @@ func encodedSize(r *Response) int {
 }
 
 func encodeResponse(r *Response) []byte {
-	b := make([]byte, 0, encodedSize(r))
-	b = binary.BigEndian.AppendUint16(b, uint16(r.Status))
-	b = binary.AppendUvarint(b, uint64(len(r.Headers)))
-	for _, h := range r.Headers {
-		b = binary.AppendUvarint(b, uint64(len(h.Name)))
-		b = append(b, h.Name...)
-		b = binary.AppendUvarint(b, uint64(len(h.Value)))
-		b = append(b, h.Value...)
-	}
-	return append(b, r.Body...)
+	return appendResponse(make([]byte, 0, encodedSize(r)), r)
 }
 
 var errCorruptRecord = errors.New("idempotency: corrupt stored response")

@@ -3,8 +3,6 @@ package limiter
 import (
 	"encoding/binary"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,39 +14,6 @@ import (
 // the memory buckets' BenchmarkCheck. Besides ns/op and allocations they
 // report round-trips/op (EVALSHA and EVAL calls) and redis-cmds/op (every
 // command Redis executed, those inside the script included).
-
-func redisCounts(b *testing.B, srv *redistest.Server) (cmds, scripts int64) {
-	b.Helper()
-	info, err := srv.Do("INFO", "commandstats")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\r\n") {
-		name, rest, ok := strings.Cut(line, ":calls=")
-		if !ok || name == "cmdstat_info" {
-			continue
-		}
-		calls, _, _ := strings.Cut(rest, ",")
-		n, _ := strconv.ParseInt(calls, 10, 64)
-		cmds += n
-		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
-			scripts += n
-		}
-	}
-	return cmds, scripts
-}
-
-func reportRedis(b *testing.B, srv *redistest.Server, run func()) {
-	b.Helper()
-	cmds0, scripts0 := redisCounts(b, srv)
-	b.ReportAllocs()
-	b.ResetTimer()
-	run()
-	b.StopTimer()
-	cmds, scripts := redisCounts(b, srv)
-	b.ReportMetric(float64(scripts-scripts0)/float64(b.N), "round-trips/op")
-	b.ReportMetric(float64(cmds-cmds0)/float64(b.N), "redis-cmds/op")
-}
 
 // BenchmarkRedisCheck is one request through both phases of a client in
 // steady state, as BenchmarkCheck, with the buckets in Redis (the server's
@@ -81,7 +46,7 @@ func BenchmarkRedisCheck(b *testing.B) {
 			s := &Subject{Addr: netip.MustParseAddr("192.0.2.1"), Token: []byte("client-1")}
 			var d Decision
 			checkBoth(l, time.Now(), rt, s, &d)
-			reportRedis(b, srv, func() {
+			redistest.ReportRedis(b, srv, func() {
 				for range b.N {
 					if !checkBoth(l, time.Now(), rt, s, &d) {
 						b.Fatal("refused")
@@ -99,7 +64,7 @@ func BenchmarkRedisCheck(b *testing.B) {
 		s := &Subject{Addr: netip.MustParseAddr("192.0.2.1")}
 		var d Decision
 		l.Check(time.Now(), rt, PreAuth, s, &d)
-		reportRedis(b, srv, func() {
+		redistest.ReportRedis(b, srv, func() {
 			for range b.N {
 				if l.Check(time.Now(), rt, PreAuth, s, &d) {
 					b.Fatal("admitted")
@@ -115,7 +80,7 @@ func BenchmarkRedisCheck(b *testing.B) {
 		rt := newRoute(b, benchIP)
 		var next atomic.Uint32
 		b.SetParallelism(16)
-		reportRedis(b, srv, func() {
+		redistest.ReportRedis(b, srv, func() {
 			b.RunParallel(func(pb *testing.PB) {
 				var a [4]byte
 				binary.BigEndian.PutUint32(a[:], 0xc0000201+next.Add(1))
