@@ -97,6 +97,15 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 	return rt, nil
 }
 
+// everySecond admits one event per wall-clock second, to keep a log line
+// that every request of an outage would write from flooding the log.
+type everySecond struct{ last atomic.Int64 }
+
+func (e *everySecond) allow(now time.Time) bool {
+	sec, last := now.Unix(), e.last.Load()
+	return sec != last && e.last.CompareAndSwap(last, sec)
+}
+
 // close stops the background work of the runtime's pools (health checks).
 // Requests still in flight on them finish normally.
 func (rt *runtime) close() {
@@ -127,6 +136,8 @@ type Gateway struct {
 	redisTimeout time.Duration
 
 	tls *tlsconf.Server // nil without a TLS listener
+
+	storeErrLog everySecond
 
 	observer      Observer
 	limitObserver LimitObserver

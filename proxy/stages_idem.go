@@ -53,7 +53,11 @@ func (r *request) checkIdempotency() bool {
 	res, err := r.g.idem.Claim(sctx, r.start, scope, fp)
 	cancel()
 	if err != nil {
-		r.g.log.Error("idempotency store refused a claim", "request_id", string(r.reqID()), "error", err.Error())
+		// Once a second at most: a full or unreachable store refuses every
+		// keyed request, and each is already counted (code store_unavailable).
+		if r.g.storeErrLog.allow(r.start) {
+			r.g.log.Error("idempotency store refused a claim", "request_id", string(r.reqID()), "error", err.Error())
+		}
 		r.fail(contract.StatusServiceUnavailable, contract.CodeStoreUnavailable, "The gateway cannot record this Idempotency-Key right now", 1)
 		return false
 	}
