@@ -13,6 +13,9 @@
 #   PROXY_CPU [0]   core both proxies are pinned to (one at a time is loaded)
 #   LOAD_CPU [1]    core the upstream and wrk are pinned to
 #   ACCESS_LOG [off]  on = access log for both proxies (to files in the temp dir)
+#   STORE [memory]  redis = the gateway keeps rate-limit buckets and idempotency
+#                   claims in a redis-server started on loopback (on LOAD_CPU),
+#                   as replicas would share them; nginx is unchanged
 #   METRICS [off]   on = the gateway's admin listener (and so its metrics
 #                   collection) on a loopback port; compare a run with it off
 #   IDEM_TTL [5s] IDEM_BUDGET [512MiB]  gateway [idempotency] ttl and
@@ -44,6 +47,7 @@ PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 ACCESS_LOG=${ACCESS_LOG:-off}
 METRICS=${METRICS:-off}
+STORE=${STORE:-memory}
 GATEWAY_BIN=${GATEWAY_BIN:-}
 IDEM_TTL=${IDEM_TTL:-5s}
 IDEM_BUDGET=${IDEM_BUDGET:-512MiB}
@@ -95,6 +99,7 @@ done
 [[ -n $GATEWAY_BIN ]] || command -v go >/dev/null || die "go is not installed (or set GATEWAY_BIN)"
 [[ $ACCESS_LOG == on || $ACCESS_LOG == off ]] || die "ACCESS_LOG must be on or off"
 [[ $METRICS == on || $METRICS == off ]] || die "METRICS must be on or off"
+[[ $STORE == memory || $STORE == redis ]] || die "STORE must be memory or redis"
 ADMIN_LISTEN=""
 [[ $METRICS == on ]] && ADMIN_LISTEN="127.0.0.1:0"
 NCPU=$(nproc)
@@ -147,6 +152,13 @@ free_port() { # VAR: a random port nothing listens on (nor was handed out)
 free_port UP_PORT
 free_port GW_PORT
 free_port NG_PORT
+free_port REDIS_PORT
+STORE_KEYS=""
+if [[ $STORE == redis ]]; then
+	STORE_KEYS="backend = \"redis\"
+redis_addrs = [\"127.0.0.1:$REDIS_PORT\"]
+redis_timeout = \"50ms\""
+fi
 UP="127.0.0.1:$UP_PORT"
 GW="http://127.0.0.1:$GW_PORT"
 NG="http://127.0.0.1:$NG_PORT"
@@ -281,6 +293,7 @@ access = $GW_ACCESS
 # ttl keeps it at a steady state (expiry included in the measured cost).
 [store]
 memory_budget = "$IDEM_BUDGET"
+$STORE_KEYS
 
 [idempotency]
 ttl = "$IDEM_TTL"
@@ -363,6 +376,15 @@ taskset -c "$LOAD_CPU" nginx -e "$TMP/upstream.error.log" -p "$TMP/ngx-up/" -c "
 	>"$TMP/upstream.out.log" 2>&1 &
 PIDS+=($!)
 wait_ready "http://$UP/" "$!" upstream "$TMP/upstream.error.log"
+
+if [[ $STORE == redis ]]; then
+	command -v redis-server >/dev/null || die "STORE=redis needs redis-server (apt-get install redis-server)"
+	log "redis-server on 127.0.0.1:$REDIS_PORT, cpu $LOAD_CPU"
+	taskset -c "$LOAD_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+		--maxmemory-policy noeviction >"$TMP/redis.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
 
 log "gateway on $GW, cpu $PROXY_CPU, GOMAXPROCS=1"
 GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$TMP/cobaltgw" -config "$TMP/gateway.toml" >"$TMP/gateway.log" 2>&1 &
@@ -505,7 +527,7 @@ measure() { # SCENARIO SIDE ROUND
 {
 	echo "date: $(date -Is)"
 	echo "command: $0 $*"
-	echo "DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS PROXY_CPU=$PROXY_CPU LOAD_CPU=$LOAD_CPU ACCESS_LOG=$ACCESS_LOG METRICS=$METRICS"
+	echo "DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS PROXY_CPU=$PROXY_CPU LOAD_CPU=$LOAD_CPU ACCESS_LOG=$ACCESS_LOG METRICS=$METRICS STORE=$STORE"
 	echo "cores: $NCPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 	echo "loadavg before: $(cat /proc/loadavg)"
 	echo "kernel: $(uname -r)"
@@ -555,7 +577,7 @@ pick() { # SCENARIO SIDE → the raw row of the best (highest req/s) round:
 	done
 	echo
 	echo "DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS (best round shown)" \
-		"access_log=$ACCESS_LOG metrics=$METRICS; proxies on cpu $PROXY_CPU, upstream (nginx return 200) + wrk on cpu $LOAD_CPU"
+		"access_log=$ACCESS_LOG metrics=$METRICS store=$STORE; proxies on cpu $PROXY_CPU, upstream (nginx return 200) + wrk on cpu $LOAD_CPU"
 	for s in "${SCENARIOS[@]}"; do
 		echo "  $s: ${S_DESC[$s]}"
 		[[ -z ${SKIP[$s]:-} ]] || echo "    SKIPPED: ${SKIP[$s]}"
