@@ -117,7 +117,11 @@ func TestRedisClusterReplicasShareState(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	up := newUpstream(t, echo)
-	g := startGateway(t, redisConfig(up.addr, []string{srv.Addr()}, "deny"))
+	cfg := strings.Replace(redisConfig(up.addr, []string{srv.Addr()}, "deny"), "[admin]\nlisten = \"\"", "[admin]\nlisten = \"127.0.0.1:0\"", 1)
+	g := startGateway(t, cfg)
+	if r, body := g.admin(t, "/readyz"); r.StatusCode != 200 {
+		t.Fatalf("readyz with Redis up: %d %s", r.StatusCode, body)
+	}
 	if r := g.do(t, "POST", "/v1/pay", "{}", "Idempotency-Key: before"); r.StatusCode != 200 {
 		t.Fatalf("status %d %s", r.StatusCode, r.body)
 	}
@@ -133,6 +137,12 @@ func TestRedisOutage(t *testing.T) {
 	}
 	// rate_limit_on_store_error = "deny": limited routes refuse.
 	assertProblem(t, g.do(t, "GET", "/v1/limited", ""), 429, "rate_limited")
+	if r, body := g.admin(t, "/readyz"); r.StatusCode != 503 {
+		t.Fatalf("readyz with Redis down: %d %s", r.StatusCode, body)
+	}
+	if m := g.scrape(t); m["cobaltgw_ratelimit_store_fallbacks_total"] < 1 || m["cobaltgw_ratelimit_redis_errors_total"] < 1 {
+		t.Fatalf("fallbacks %v errors %v", m["cobaltgw_ratelimit_store_fallbacks_total"], m["cobaltgw_ratelimit_redis_errors_total"])
+	}
 
 	srv.Restart()
 	deadline := time.Now().Add(10 * time.Second)
@@ -145,5 +155,8 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("after restart: status %d %s", r.StatusCode, r.body)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	if r, body := g.admin(t, "/readyz"); r.StatusCode != 200 {
+		t.Fatalf("readyz after Redis is back: %d %s", r.StatusCode, body)
 	}
 }
