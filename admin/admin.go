@@ -18,6 +18,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/metrics"
+	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
 // Options are what the endpoints read. Config and Ready are required.
@@ -36,6 +38,8 @@ type Options struct {
 	Ready func() error
 	// Metrics is written by /metrics; nil answers 404.
 	Metrics *metrics.Metrics
+	// Upstreams lists each upstream's targets for /upstreams; nil answers 404.
+	Upstreams func() []upstream.Stats
 }
 
 // Server is the admin listener.
@@ -52,6 +56,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.HandleFunc("/metrics", s.metrics)
 	mux.HandleFunc("/config", s.config)
+	mux.HandleFunc("/upstreams", s.upstreams)
 	s.srv = &http.Server{
 		Handler: getOnly(mux),
 		// Probes and scrapes are small; slow clients are cut off rather
@@ -63,6 +68,52 @@ func New(o Options) *Server {
 		MaxHeaderBytes:    16 << 10,
 	}
 	return s
+}
+
+// upstreams answers each upstream's targets as JSON: state (up, ejected,
+// down), requests in flight, ejections, and the last error with its time.
+func (s *Server) upstreams(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Upstreams == nil {
+		http.NotFound(w, nil)
+		return
+	}
+	type target struct {
+		URL          string     `json:"url"`
+		State        string     `json:"state"`
+		EjectedUntil *time.Time `json:"ejected_until,omitempty"`
+		InFlight     int64      `json:"in_flight"`
+		Ejections    uint64     `json:"ejections"`
+		LastError    string     `json:"last_error,omitempty"`
+		LastErrorAt  *time.Time `json:"last_error_at,omitempty"`
+	}
+	type pool struct {
+		Name    string   `json:"name"`
+		Targets []target `json:"targets"`
+		Retries struct {
+			OK           uint64 `json:"ok"`
+			Failed       uint64 `json:"failed"`
+			BudgetDenied uint64 `json:"budget_denied"`
+		} `json:"retries"`
+	}
+	var out []pool
+	for _, st := range s.opts.Upstreams() {
+		p := pool{Name: st.Name}
+		p.Retries.OK, p.Retries.Failed, p.Retries.BudgetDenied = st.RetriesOK, st.RetriesFailed, st.RetriesBudgetDenied
+		for _, t := range st.Targets {
+			tt := target{URL: t.URL, State: string(t.State), InFlight: t.InFlight, Ejections: t.Ejections, LastError: t.LastError}
+			if !t.EjectedUntil.IsZero() {
+				tt.EjectedUntil = &t.EjectedUntil
+			}
+			if !t.LastErrorAt.IsZero() {
+				tt.LastErrorAt = &t.LastErrorAt
+			}
+			p.Targets = append(p.Targets, tt)
+		}
+		out = append(out, p)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"upstreams": out})
 }
 
 // Handler exposes the endpoints, for tests.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,7 +20,7 @@ func TestDeadTargetIsEjected(t *testing.T) {
 [server]
 listen = "127.0.0.1:0"
 [admin]
-listen = ""
+listen = "127.0.0.1:0"
 [[upstreams]]
 name = "api"
 targets = ["http://%s", "http://%s"]
@@ -42,6 +43,29 @@ upstream = "api"
 		if r := g.do(t, "POST", "/v1/x", "{}"); r.StatusCode != 200 {
 			t.Fatalf("POST %d after ejection: status %d %s", i, r.StatusCode, r.body)
 		}
+	}
+	// The admin listener shows the state of each target.
+	r, body := g.admin(t, "/upstreams")
+	var got struct {
+		Upstreams []struct {
+			Name    string
+			Targets []struct {
+				URL, State, LastError string `json:",omitempty"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || r.StatusCode != 200 || len(got.Upstreams) != 1 {
+		t.Fatalf("/upstreams: %d %s (%v)", r.StatusCode, body, err)
+	}
+	states := map[string]string{}
+	for _, tg := range got.Upstreams[0].Targets {
+		states[tg.URL] = tg.State
+	}
+	if states["http://"+dead] != "ejected" || states["http://"+live.addr] != "up" {
+		t.Fatalf("target states %v\n%s", states, body)
+	}
+	if m := g.scrape(t); m[fmt.Sprintf(`cobaltgw_upstream_target_up{upstream="api",target="http://%s"}`, dead)] != 0 || m[fmt.Sprintf(`cobaltgw_upstream_target_up{upstream="api",target="http://%s"}`, live.addr)] != 1 {
+		t.Fatalf("cobaltgw_upstream_target_up not as expected")
 	}
 }
 

@@ -87,7 +87,7 @@ func run(cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal) error {
 		if err != nil {
 			return fmt.Errorf("admin listener on %s: %w", cfg.Admin.Listen, err)
 		}
-		p.admin = admin.New(admin.Options{Config: gw.Config, Ready: p.ready, Metrics: p.m})
+		p.admin = admin.New(admin.Options{Config: gw.Config, Ready: p.ready, Metrics: p.m, Upstreams: gw.UpstreamStats})
 		go func() { adminErr <- p.admin.Serve(aln) }()
 		log.Info("admin listening", "addr", aln.Addr().String())
 	}

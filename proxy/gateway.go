@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -306,6 +308,18 @@ func (g *Gateway) IdempotencyStats() idempotency.Stats { return g.idem.Stats() }
 // Upstreams lists the running config's upstream pools, for the admin
 // listener's /upstreams and target metrics.
 func (g *Gateway) Upstreams() map[string]*upstream.Pool { return g.rt.Load().pools }
+
+// UpstreamStats reports every upstream's targets and counters, sorted by
+// name, for the admin listener's /upstreams.
+func (g *Gateway) UpstreamStats() []upstream.Stats {
+	pools := g.rt.Load().pools
+	out := make([]upstream.Stats, 0, len(pools))
+	for _, p := range pools {
+		out = append(out, p.Stats())
+	}
+	slices.SortFunc(out, func(a, b upstream.Stats) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
 
 // Observer receives one call per finished request. Metrics implement it;
 // it must not block and must not keep the byte slices it is given.
