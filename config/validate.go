@@ -205,8 +205,8 @@ func (v *validator) errors() {
 func (v *validator) store() {
 	s := &v.cfg.Store
 	v.oneOf("store.backend", s.Backend, "memory", "redis")
-	if s.MemoryBudget < 1<<20 {
-		v.errf("store.memory_budget", "must be at least \"1MiB\"")
+	if s.MemoryBudget < 2<<20 {
+		v.errf("store.memory_budget", "must be at least \"2MiB\" (half bounds the rate-limit buckets, half the idempotency records, each at least 1MiB)")
 	}
 	if s.Backend == "redis" {
 		if len(s.RedisAddrs) == 0 {

@@ -222,3 +222,35 @@ upstream = "slow"
 		t.Fatalf("slow upstream executions %d", slow.count.Load())
 	}
 }
+
+// TestIdempotencyStoreFull: past the memory budget, new keys get 503
+// store_unavailable and are never forwarded; requests without a key still
+// pass.
+func TestIdempotencyStoreFull(t *testing.T) {
+	up := newUpstream(t, echo)
+	cfg := idemConfig(up.addr, "conflict", "") + "\n[store]\nmemory_budget = \"2MiB\"\n"
+	g := startGateway(t, cfg)
+	ok, refused := 0, 0
+	for i := 0; i < 20000 && refused < 200; i++ {
+		r := g.do(t, "POST", "/v1/payments", "{}", fmt.Sprintf("Idempotency-Key: fill-%d", i))
+		switch r.StatusCode {
+		case 200:
+			ok++
+		case 503:
+			assertProblem(t, r, 503, "store_unavailable")
+			refused++
+		default:
+			t.Fatalf("key %d: status %d %s", i, r.StatusCode, r.body)
+		}
+	}
+	if refused < 200 {
+		t.Fatalf("the store never filled: %d stored, %d refused", ok, refused)
+	}
+	if got := up.count.Load(); got != int64(ok) {
+		t.Fatalf("upstream saw %d requests, %d were admitted: refused ones were forwarded", got, ok)
+	}
+	t.Logf("1MiB of idempotency budget held %d keys before refusing", ok)
+	if r := g.do(t, "GET", "/v1/payments", ""); r.StatusCode != 200 {
+		t.Fatalf("a request without a key: status %d", r.StatusCode)
+	}
+}
