@@ -38,6 +38,8 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 REPO=$(dirname "$BENCH_DIR")
 
 DURATION=${DURATION:-10s}
@@ -60,8 +62,6 @@ usage() {
 }
 [[ $# -eq 0 ]] || usage
 
-die() { echo "failover.sh: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
 
 for tool in nginx wrk taskset curl ss; do
 	command -v "$tool" >/dev/null || die "$tool is not installed"
@@ -84,38 +84,11 @@ RESULTS="$BENCH_DIR/results/$STAMP-failover"
 mkdir -p "$RESULTS" "$TMP/ngx-a" "$TMP/ngx-b" "$TMP/ngx-proxy"
 PIDS=()
 
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	local pid i
-	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do
-		for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	cp "$TMP"/*.toml "$TMP"/*.conf "$TMP"/*.log "$RESULTS/" 2>/dev/null || true
-	if [[ $KEEP_TMP == 1 ]]; then echo "temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
-	exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- free ports on 127.0.0.1 ------------------------------------------------
-USED_PORTS=" "
-free_port() { # VAR: a random port nothing listens on (nor was handed out)
-	local p
-	for ((;;)); do
-		p=$((20000 + RANDOM % 40000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if [[ -z $(ss -Htan "( sport = :$p )") ]]; then
-			USED_PORTS+="$p "
-			printf -v "$1" '%s' "$p"
-			return
-		fi
-	done
-}
 free_port A_PORT
 free_port B_PORT
 free_port GW_PORT
@@ -246,15 +219,6 @@ EOF
 	die "the gateway refuses the failover config: $(sed "s|$TMP/||" "$TMP/validate.out")"
 
 # --- processes --------------------------------------------------------------
-wait_ready() { # URL PID NAME LOG
-	local i
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$2" 2>/dev/null || die "$3 exited at startup: $(tail -n 20 "$4" 2>/dev/null)"
-		if curl -s -o /dev/null -m 1 "$1"; then return 0; fi
-		sleep 0.1
-	done
-	die "$3 not ready after 10s: $(tail -n 20 "$4" 2>/dev/null)"
-}
 
 A_PID=""
 start_target() { # NAME(a|b) ADDR → sets A_PID for a
@@ -285,26 +249,6 @@ PIDS+=("$NG_PID")
 wait_ready "$NG/bench/plain" "$NG_PID" "nginx proxy" "$TMP/nginx-proxy.error.log"
 
 # --- measuring --------------------------------------------------------------
-core_ticks() { # CPU: "busy total" jiffies of one core
-	awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 + $7 + $8; t = 0; for (i = 2; i <= NF; i++) t += $i; print b, t }' /proc/stat
-}
-wait_quiet() {
-	local start=$SECONDS a0 at0 b0 bt0 a1 at1 b1 bt1 pa pb
-	for ((;;)); do
-		read -r a0 at0 < <(core_ticks "$PROXY_CPU")
-		read -r b0 bt0 < <(core_ticks "$LOAD_CPU")
-		sleep 1
-		read -r a1 at1 < <(core_ticks "$PROXY_CPU")
-		read -r b1 bt1 < <(core_ticks "$LOAD_CPU")
-		pa=$((100 * (a1 - a0) / (at1 - at0 + 1)))
-		pb=$((100 * (b1 - b0) / (bt1 - bt0 + 1)))
-		((pa < QUIET_MAX && pb < QUIET_MAX)) && return 0
-		if ((SECONDS - start >= QUIET_WAIT)); then
-			log "WARNING: cores still busy ($pa%/$pb%) after ${QUIET_WAIT}s; measuring anyway"
-			return 0
-		fi
-	done
-}
 
 wrk_cmd() { # DURATION URL
 	taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" -s "$BENCH_DIR/wrk/$WRK_SCRIPT" "$2" -- get

@@ -26,6 +26,8 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 REPO=$(dirname "$BENCH_DIR")
 
 DURATION=${DURATION:-10s}
@@ -46,8 +48,6 @@ case ${1:-} in
 	;;
 esac
 
-die() { echo "tls.sh: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
 
 for tool in nginx wrk taskset curl ss openssl; do
 	command -v "$tool" >/dev/null || die "$tool is not installed"
@@ -66,38 +66,10 @@ RESULTS="$BENCH_DIR/results/$STAMP-tls"
 mkdir -p "$RESULTS" "$TMP/ngx-up" "$TMP/ngx-proxy" "$TMP/pki"
 PIDS=()
 
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	local pid i
-	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do
-		for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	# Configs and logs say what ran; keys (in $TMP/pki) stay behind.
-	cp "$TMP"/*.toml "$TMP"/*.conf "$TMP"/*.log "$RESULTS/" 2>/dev/null || true
-	if [[ $KEEP_TMP == 1 ]]; then echo "temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
-	exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-USED_PORTS=" "
-free_port() { # VAR: a random port nothing listens on (nor was handed out)
-	local p
-	for ((;;)); do
-		p=$((20000 + RANDOM % 40000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if [[ -z $(ss -Htan "( sport = :$p )") ]]; then
-			USED_PORTS+="$p "
-			printf -v "$1" '%s' "$p"
-			return
-		fi
-	done
-}
 free_port UP_PORT
 free_port GW_PORT
 free_port NG_PORT
@@ -228,15 +200,6 @@ EOF
 
 # --- processes --------------------------------------------------------------
 CURL=(curl -s --cacert "$PKI/ca.pem" -m 2)
-wait_ready() { # URL PID NAME LOG
-	local i
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$2" 2>/dev/null || die "$3 exited at startup: $(tail -n 20 "$4" 2>/dev/null)"
-		if "${CURL[@]}" -o /dev/null "$1"; then return 0; fi
-		sleep 0.1
-	done
-	die "$3 not ready after 10s: $(tail -n 20 "$4" 2>/dev/null)"
-}
 
 log "upstream (nginx return 200) on $UP, cpu $LOAD_CPU"
 taskset -c "$LOAD_CPU" nginx -e "$TMP/upstream.error.log" -p "$TMP/ngx-up/" -c "$TMP/upstream.conf" \
@@ -282,26 +245,6 @@ proc_ticks() { # PID: user+sys ticks of the process and its direct children
 		t=$((t + f[13] + f[14]))
 	done
 	echo "$t"
-}
-core_ticks() { # CPU: "busy total" jiffies of one core
-	awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 + $7 + $8; t = 0; for (i = 2; i <= NF; i++) t += $i; print b, t }' /proc/stat
-}
-wait_quiet() {
-	local start=$SECONDS a0 at0 b0 bt0 a1 at1 b1 bt1 pa pb
-	for ((;;)); do
-		read -r a0 at0 < <(core_ticks "$PROXY_CPU")
-		read -r b0 bt0 < <(core_ticks "$LOAD_CPU")
-		sleep 1
-		read -r a1 at1 < <(core_ticks "$PROXY_CPU")
-		read -r b1 bt1 < <(core_ticks "$LOAD_CPU")
-		pa=$((100 * (a1 - a0) / (at1 - at0 + 1)))
-		pb=$((100 * (b1 - b0) / (bt1 - bt0 + 1)))
-		((pa < QUIET_MAX && pb < QUIET_MAX)) && return 0
-		if ((SECONDS - start >= QUIET_WAIT)); then
-			log "WARNING: cores still busy ($pa%/$pb%) after ${QUIET_WAIT}s; measuring anyway"
-			return 0
-		fi
-	done
 }
 
 declare -A M_SCRIPT=([keepalive]="$BENCH_DIR/wrk/report.lua" [handshake]="$BENCH_DIR/tls/close.lua")
