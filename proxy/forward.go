@@ -339,7 +339,6 @@ func (r *request) replaceResponse(from, to int, code string) {
 		resp.Header.SetBytesKV(hdrRLPolicy, rlp)
 	}
 	r.fail(to, code, "", retry)
-	_ = k
 }
 
 func appendKept(dst, v []byte) ([]byte, []byte) {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"strconv"
 
 	"github.com/valyala/fasthttp"
 
@@ -243,5 +242,3 @@ func (r *request) decorate() {
 		}
 	}
 }
-
-var _ = strconv.Itoa
