@@ -15,6 +15,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/schema"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
@@ -288,7 +289,7 @@ func (v *validator) rateLimits() {
 func (v *validator) idempotency() {
 	id := &v.cfg.Idempotency
 	for _, m := range id.Methods {
-		if !isToken(m) || strings.ToUpper(m) != m {
+		if !httpsyntax.IsToken(m) || strings.ToUpper(m) != m {
 			v.errf("idempotency.methods", "%q is not an upper-case method name such as \"POST\"", m)
 		}
 	}
@@ -402,7 +403,7 @@ func (v *validator) routes(ups map[string]*Upstream) {
 		}
 		for _, m := range r.Methods {
 			switch {
-			case !isToken(m) || strings.ToUpper(m) != m:
+			case !httpsyntax.IsToken(m) || strings.ToUpper(m) != m:
 				v.errf(p+".methods", "%q is not an upper-case method name such as \"GET\"", m)
 			case m == "BREW" || m == "WHEN":
 				v.errf(p+".methods", "%q always answers 418 (HTCPCP); remove it, or set teapot = true", m)
@@ -519,20 +520,6 @@ func routePathProblem(path string) string {
 		}
 	}
 	return ""
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 func upstreamNames(c *Config) []string {

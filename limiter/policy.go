@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 )
 
 // KeyKind says what a policy counts requests by (CONFIG.md `key`).
@@ -76,29 +78,12 @@ func ParseKey(s string) (KeyKind, string, error) {
 		return KeyClientCert, "", nil
 	}
 	if name, ok := strings.CutPrefix(s, headerPrefix); ok {
-		if !isToken(name) {
+		if !httpsyntax.IsToken(name) {
 			return 0, "", fmt.Errorf("rate limit key %q: header name %q is not an HTTP field name (RFC 9110 §5.1): write header:<Name>, e.g. header:X-Api-Key", s, name)
 		}
 		return KeyHeader, name, nil
 	}
 	return 0, "", fmt.Errorf("rate limit key %q: write one of ip, token, header:<Name>, route, client_cert", s)
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Policy is one `[rate_limits.NAME]` table. Build it once per config load
@@ -127,7 +112,7 @@ func (p *Policy) Validate() error {
 			return fmt.Errorf("rate limit %q: header %q is only used with key = \"header:<Name>\"", p.Name, p.Header)
 		}
 	case KeyHeader:
-		if !isToken(p.Header) {
+		if !httpsyntax.IsToken(p.Header) {
 			return fmt.Errorf("rate limit %q: header name %q is not an HTTP field name (RFC 9110 §5.1)", p.Name, p.Header)
 		}
 	default:

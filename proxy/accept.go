@@ -3,6 +3,8 @@ package proxy
 import (
 	"errors"
 	"strings"
+
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 )
 
 // Accept negotiation, RFC 9110 §12.5.1. A route can produce a list of media
@@ -189,7 +191,7 @@ func parseRange(b []byte) (mediaRange, error) {
 		}
 	} else {
 		r.typ, r.sub = base[:slash], base[slash+1:]
-		if !isTokenBytes(r.typ) || !isTokenBytes(r.sub) || (r.typ[0] == '*' && !(len(r.sub) == 1 && r.sub[0] == '*')) {
+		if !httpsyntax.IsToken(r.typ) || !httpsyntax.IsToken(r.sub) || (r.typ[0] == '*' && !(len(r.sub) == 1 && r.sub[0] == '*')) {
 			return r, errBadAccept
 		}
 	}
@@ -230,7 +232,7 @@ func splitParam(p []byte) (name, value []byte, ok bool) {
 	for i, c := range p {
 		if c == '=' {
 			name, value = trimOWS(p[:i]), trimOWS(p[i+1:])
-			return name, value, isTokenBytes(name) && validParamValue(value)
+			return name, value, httpsyntax.IsToken(name) && validParamValue(value)
 		}
 	}
 	return nil, nil, false
@@ -307,7 +309,7 @@ func validParamValue(v []byte) bool {
 		}
 		return true
 	}
-	return isTokenBytes(v)
+	return httpsyntax.IsToken(v)
 }
 
 // indexUnquoted finds c outside quoted strings, or -1.
@@ -334,33 +336,4 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// tokenTable marks the tchar bytes of RFC 9110 §5.6.2.
-var tokenTable = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func isTokenBytes(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tokenTable[c] {
-			return false
-		}
-	}
-	return true
 }

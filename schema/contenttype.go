@@ -1,5 +1,7 @@
 package schema
 
+import "github.com/cobaltgw/cobaltgw/internal/httpsyntax"
+
 // IsJSONContentType reports whether a Content-Type field value names JSON:
 // application/json or a structured syntax suffix type application/<x>+json
 // (RFC 6839 §3.1). Type and subtype are case-insensitive (RFC 9110 §8.3.1);
@@ -22,7 +24,7 @@ func IsJSONContentType(ct []byte) bool {
 	}
 	sub := ct[len(app):]
 	for _, c := range sub {
-		if !isTchar(c) {
+		if !httpsyntax.IsTchar(c) {
 			return false // "application/js on", "application/json/x"
 		}
 	}
@@ -61,17 +63,4 @@ func equalFoldASCII(b []byte, s string) bool {
 		}
 	}
 	return true
-}
-
-// isTchar: RFC 9110 §5.6.2 tchar, the characters of a token (a subtype).
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }
