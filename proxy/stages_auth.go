@@ -44,6 +44,18 @@ func (r *request) refuseNoCert() bool {
 	return false
 }
 
+// bearer reads the Authorization header and looks its token up: the
+// identity (nil when the token is unknown or not a Bearer token) and how
+// the header parsed.
+func (r *request) bearer() (*auth.Identity, auth.ParseResult) {
+	tok, res := auth.ParseAuthorization(r.ctx.Request.Header.PeekAll("Authorization"))
+	if res != auth.ParseOK {
+		return nil, res
+	}
+	id, _ := r.rt.tokens.Lookup(tok)
+	return id, res
+}
+
 // checkAuth is stage 7: authentication (401) and authorization (403) on a
 // route with auth = true (RFC 6750 §3, RFC 9110 §11.6.2). Every 401 carries
 // a Bearer challenge; error="invalid_token" when a credential was sent.
@@ -56,7 +68,7 @@ func (r *request) checkAuth() bool {
 	h := &r.ctx.Request.Header
 	realm := r.rt.cfg.Auth.Realm
 	var buf [256]byte
-	tok, res := auth.ParseAuthorization(h.PeekAll("Authorization"))
+	id, res := r.bearer()
 	switch res {
 	case auth.ParseMissing:
 		h := &r.ctx.Response.Header
@@ -66,10 +78,6 @@ func (r *request) checkAuth() bool {
 	case auth.ParseMalformed:
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "The request has more than one Authorization header", 0)
 		return false
-	}
-	var id *auth.Identity
-	if res == auth.ParseOK {
-		id, _ = r.rt.tokens.Lookup(tok)
 	}
 	if id == nil {
 		r.ctx.Response.Header.SetBytesKV(hdrWWWAuth, auth.AppendInvalidTokenChallenge(buf[:0], realm))

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/limiter"
 )
@@ -40,10 +39,8 @@ func (r *request) checkLimitsPost() bool {
 	case r.identity != nil:
 		r.limSubject.Token = stringBytes(r.identity.ID)
 	case r.rt.tokens != nil:
-		if tok, res := auth.ParseAuthorization(r.ctx.Request.Header.PeekAll("Authorization")); res == auth.ParseOK {
-			if id, ok := r.rt.tokens.Lookup(tok); ok {
-				r.limSubject.Token = stringBytes(id.ID)
-			}
+		if id, _ := r.bearer(); id != nil {
+			r.limSubject.Token = stringBytes(id.ID)
 		}
 	}
 	return r.g.lim.Check(r.start, rl, limiter.PostAuth, &r.limSubject, &r.limDecision) || r.refuseLimited()
