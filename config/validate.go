@@ -117,7 +117,7 @@ func quoteList(xs []string) string {
 }
 
 func (v *validator) hostPort(path, addr string) {
-	host, port, err := net.SplitHostPort(addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		v.errf(path, "%q is not host:port; write an address such as \"127.0.0.1:8080\"", addr)
 		return
@@ -125,7 +125,6 @@ func (v *validator) hostPort(path, addr string) {
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		v.errf(path, "%q has no valid port; write a port from 0 to 65535", addr)
 	}
-	_ = host
 }
 
 func (v *validator) server() {
