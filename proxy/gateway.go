@@ -41,6 +41,7 @@ type runtime struct {
 	router  *router
 	pools   map[string]*upstream.Pool
 	table   *contract.Table
+	details *contract.Details // [errors.details]
 	typeURL string
 	trusted []netip.Prefix
 
@@ -67,6 +68,9 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 	}()
 	if rt.table, err = contract.NewTable(cfg.ErrorMap); err != nil {
 		return nil, err
+	}
+	if rt.details, err = contract.NewDetails(cfg.Errors.Details); err != nil {
+		return nil, fmt.Errorf("[errors.details]: %w", err)
 	}
 	for _, uc := range cfg.Upstreams {
 		opts := []upstream.Option{upstream.WithLogger(log)}
