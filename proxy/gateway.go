@@ -236,7 +236,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	// theirs. A pair that does not load leaves the running one in place
 	// and fails the whole reload, like any bad config.
 	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
-		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, time.Now()); err != nil {
+		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
 			rt.close()
 			return fmt.Errorf("TLS listener: %w", err)
 		}
