@@ -287,8 +287,23 @@ func (g *Gateway) Inflight() int64 { return g.inflight.Load() }
 
 type slogPrinter struct{ l *slog.Logger }
 
+// Printf logs a message of fasthttp's. Errors and strings among its
+// arguments are replaced by their kind: a parse error's text quotes the
+// bytes it refused, which may be an Authorization or X-Org-Token line
+// (README.md "Security notes"). Addresses and numbers are kept.
 func (p slogPrinter) Printf(format string, args ...any) {
-	p.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+	safe := make([]any, len(args))
+	for i, a := range args {
+		switch a.(type) {
+		case error:
+			safe[i] = "<error>"
+		case string, []byte:
+			safe[i] = "<redacted>"
+		default:
+			safe[i] = a
+		}
+	}
+	p.l.Warn(fmt.Sprintf(format, safe...), "component", "fasthttp")
 }
 
 func policyList(cfg *config.Config) []*limiter.Policy {
