@@ -38,7 +38,7 @@ import (
 // runtime is one loaded configuration, compiled for the request path.
 type runtime struct {
 	cfg     *config.Config
-	router  *router
+	routes  *routeTable
 	pools   map[string]*upstream.Pool
 	table   *contract.Table
 	typeURL string
@@ -87,7 +87,9 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 		}
 		routes = append(routes, r)
 	}
-	rt.router = newRouter(routes)
+	if rt.routes, err = newRouteTable(routes); err != nil {
+		return nil, err
+	}
 	if rt.idemMode, err = idempotency.ParseMode(cfg.Idempotency.OnReuse); err != nil {
 		return nil, err
 	}

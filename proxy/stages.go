@@ -168,7 +168,7 @@ func (r *request) checkTeapot() bool {
 // with Allow for a method outside the route's set, and 204 with Allow for
 // OPTIONS when the route does not forward it (RFC 9110 §9.3.7, §15.5.6).
 func (r *request) checkRoute() bool {
-	rt := r.rt.router.match(r.normPath())
+	rt := r.rt.routes.match(r.normPath())
 	if rt == nil {
 		r.fail(contract.StatusNotFound, contract.CodeRouteNotFound, "", 0)
 		return false
