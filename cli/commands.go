@@ -60,7 +60,7 @@ func hashTokenFlags(*flag.FlagSet) func(Env, []string) int {
 
 func versionFlags(*flag.FlagSet) func(Env, []string) int {
 	return func(env Env, _ []string) int {
-		fmt.Fprintf(env.Stdout, "cobaltgw %s %s\n", buildinfo.Version(), buildinfo.GoVersion())
+		fmt.Fprintf(env.Stdout, "cobaltgw %s\n", buildinfo.Version())
 		return 0
 	}
 }

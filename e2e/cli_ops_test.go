@@ -49,7 +49,7 @@ func TestCLIUnknownCommandOrFlagExits2WithTheList(t *testing.T) {
 func TestCLIVersion(t *testing.T) {
 	a, code := runCLI(t, "", "version")
 	b, code2 := runCLI(t, "", "--version")
-	if code != 0 || code2 != 0 || a != b || !strings.HasPrefix(a, "cobaltgw ") || !strings.Contains(a, "go1.") {
+	if code != 0 || code2 != 0 || a != b || !strings.HasPrefix(a, "cobaltgw ") || strings.Count(a, " ") != 1 {
 		t.Fatalf("version %d %q, --version %d %q", code, a, code2, b)
 	}
 	t.Run("stamped", func(t *testing.T) {
@@ -59,7 +59,7 @@ func TestCLIVersion(t *testing.T) {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		out, err := exec.Command(bin, "--version").Output()
-		if err != nil || !strings.HasPrefix(string(out), "cobaltgw 9.8.7 ") {
+		if err != nil || string(out) != "cobaltgw 9.8.7\n" {
 			t.Fatalf("%v %q", err, out)
 		}
 	})

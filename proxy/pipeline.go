@@ -58,6 +58,18 @@ type request struct {
 	target     string
 	upstreamNs time.Duration
 
+	// The request body (body.go): read (whole or prefetched), consumed in
+	// full, or streaming to the upstream through upBody.
+	bodyRead   bool
+	bodyDone   bool
+	bodyFailed bool
+	upBody     *reqBody
+	// The response (stream.go): an error body too long to judge, a
+	// streamed body, and a streamed one an idempotency record cannot keep.
+	bodyTooLong bool
+	streamed    bool
+	unstored    bool
+
 	pathBuf [1024]byte
 }
 
@@ -111,6 +123,13 @@ func (g *Gateway) finish(r *request) {
 	r.settleClaim(upstream.Timeout)
 	r.decorate()
 	respellFieldNames(&r.ctx.Response.Header)
+	if r.bodyUnread() {
+		r.lingerClose()
+	}
+	if r.upBody != nil {
+		r.upBody.release()
+		r.upBody = nil
+	}
 	g.inflight.Add(-1)
 	if g.observer != nil {
 		g.observe(r)
