@@ -60,7 +60,8 @@ func (p *process) refused(trigger string, err error) {
 
 // restartOnly lists the settings that differ between prev and next but
 // are read only when the process starts: the listeners' addresses and the
-// limits fasthttp applies per connection, and the log format.
+// limits fasthttp applies per connection, the log format and level, and
+// [tracing] (the exporter is built once).
 func restartOnly(prev, next *config.Config) []string {
 	var keys []string
 	check := func(key string, changed bool) {
@@ -77,5 +78,7 @@ func restartOnly(prev, next *config.Config) []string {
 	check("server.max_body_bytes", a.MaxBodyBytes != b.MaxBodyBytes)
 	check("admin.listen", prev.Admin.Listen != next.Admin.Listen)
 	check("log.format", prev.Log.Format != next.Log.Format)
+	check("log.level", prev.Log.Level != next.Log.Level)
+	check("tracing", prev.Tracing != next.Tracing)
 	return keys
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/idempotency"
 	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
+	"github.com/cobaltgw/cobaltgw/tracing"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -167,6 +168,7 @@ type Gateway struct {
 
 	observer      Observer
 	limitObserver LimitObserver
+	tracer        *tracing.Tracer // nil without [tracing] endpoint
 
 	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
 	tunnels      atomic.Int64  // open WebSocket tunnels
@@ -422,3 +424,7 @@ func (g *Gateway) SetObserver(o Observer) {
 	g.observer = o
 	g.limitObserver, _ = o.(LimitObserver)
 }
+
+// SetTracer installs t (nil: no spans; traceparent is still continued);
+// call it before Serve.
+func (g *Gateway) SetTracer(t *tracing.Tracer) { g.tracer = t }

@@ -232,6 +232,22 @@ const maxAvoid = 8
 // Every answer feeds passive health: a 5xx status counts as a failure of
 // its target like a reset or a connect error.
 func (p *Pool) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) Result {
+	return p.DoObserved(req, resp, deadline, nil)
+}
+
+// AttemptObserver is told of each attempt of one DoObserved call (package
+// tracing makes a client span of each, so retries are visible).
+type AttemptObserver interface {
+	// AttemptStart runs before attempt n (1, 2, …) is sent to target; it
+	// may set request fields (traceparent).
+	AttemptStart(req *fasthttp.Request, target string, n int)
+	// AttemptEnd reports its result: the upstream's status (0 when no
+	// response arrived) and the failure ("" when it answered).
+	AttemptEnd(status int, failure string)
+}
+
+// DoObserved is Do with obs (which may be nil) told of every attempt.
+func (p *Pool) DoObserved(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, obs AttemptObserver) Result {
 	now := p.now()
 	p.budget.deposit(now)
 	canRetry := p.cfg.Retries > 0 && idempotent(req.Header.Method())
@@ -252,11 +268,21 @@ func (p *Pool) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.
 			break
 		}
 		t.prepare(req)
+		if obs != nil {
+			obs.AttemptStart(req, t.URL, attempt+1)
+		}
 		t.inflight.Add(1)
 		err := t.client.DoDeadline(req, resp, deadline)
 		t.inflight.Add(-1)
 		res.Target, res.Err, res.Attempts = t, err, attempt+1
 		res.Outcome = classify(err)
+		if obs != nil {
+			if err == nil {
+				obs.AttemptEnd(resp.StatusCode(), "")
+			} else {
+				obs.AttemptEnd(0, res.Outcome.String())
+			}
+		}
 		now = p.now()
 		p.observe(t, res.Outcome, err, resp, now)
 		if attempt > 0 {
