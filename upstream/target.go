@@ -3,9 +3,7 @@ package upstream
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -84,13 +82,13 @@ func newTarget(cfg config.Upstream, raw string, tc *tls.Config) (*Target, error)
 		MaxResponseBodySize:      MaxResponseBody,
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true, // the proxy sends its normalized path as is
-		// A pooled keep-alive connection the upstream closed meanwhile
-		// fails before any response byte; like Go's transport, an
-		// idempotent request is tried once more on a new connection.
-		MaxIdemponentCallAttempts: 2,
-		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-			return false, idempotent(req.Header.Method()) && (err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed))
-		},
+		// fasthttp's own retry is off: by default it resends GET, HEAD and
+		// PUT on any error but a too-large body, on a pooled connection of
+		// the same target, outside the retry budget and unseen by the
+		// health state. Pool.Do makes every attempt itself (RetryDecision):
+		// one DoDeadline call is one exchange on one connection.
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 	}
 	checkTimeout := min(connectTimeout, cfg.HealthTimeout.D())
 	chk := &fasthttp.HostClient{
@@ -132,13 +130,15 @@ var dialer = &fasthttp.TCPDialer{DNSCacheDuration: time.Minute}
 func dialFunc(timeout time.Duration, tc *tls.Config) fasthttp.DialFunc {
 	return func(addr string) (net.Conn, error) {
 		start := time.Now()
-		c, err := dialer.DialDualStackTimeout(addr, timeout)
+		tcp, err := dialer.DialDualStackTimeout(addr, timeout)
 		if err != nil {
 			return nil, &dialError{err}
 		}
+		c := newConn(tcp)
 		if tc == nil {
 			return c, nil
 		}
+		c.tls = true
 		tl := tls.Client(c, tc)
 		_ = c.SetDeadline(start.Add(timeout))
 		if err := tl.Handshake(); err != nil {
@@ -146,6 +146,7 @@ func dialFunc(timeout time.Duration, tc *tls.Config) fasthttp.DialFunc {
 			return nil, &dialError{fmt.Errorf("tls handshake: %w", err)}
 		}
 		_ = c.SetDeadline(time.Time{})
+		c.resetExchanges()
 		return tl, nil
 	}
 }
