@@ -1,6 +1,6 @@
 // Package upstream holds the targets of each [[upstreams]] entry and their
 // pooled fasthttp clients, keeps their health, picks a target for a request
-// and retries a connect failure on another one. It classifies every
+// and decides whether a failed attempt goes again. It classifies every
 // failure into the outcomes the proxy maps onto the contract; it never
 // writes a client response.
 //
@@ -15,29 +15,41 @@
 //
 // Health model. Each target is in rotation unless it is
 //   - ejected: passive outlier detection saw eject_after consecutive
-//     failures (connect error, reset, timeout, 5xx) and took it out until a
-//     time: eject_for, doubled on each repeat up to 10× (the first
-//     successful request ends the doubling). Never more than max_ejected
-//     of the targets are ejected at once, but one always may; the cap
-//     guards against the detector's own mistakes and does not apply to
-//     active checks. It returns when its time is up or an active check
-//     passes;
+//     failures (eject_on: "gateway_errors" counts connect errors, resets,
+//     timeouts, bad responses, 502, 503 and 504; "5xx" every 5xx too) and
+//     took it out until a time: eject_for, doubled on each repeat up to
+//     10× (the first successful request ends the doubling). Never more
+//     than max_ejected of the targets are ejected at once, but one always
+//     may; the cap guards against the detector's own mistakes and does not
+//     apply to active checks. It returns when its time is up, an active
+//     check passes, or (in panic mode) a request to it succeeds;
 //   - down: active checks (health_path) failed unhealthy_after times in a
 //     row; healthy_after passes in a row bring it back.
 //
-// The pool's mutex owns that state; every change publishes an immutable
-// snapshot (the targets in rotation, when the next ejection ends, when a
-// target is next tried) that the request path reads with one atomic load.
-// Consecutive-failure counters and in-flight counts are per-target atomics,
-// so a success costs no lock. With no target in rotation Do answers
+// Panic mode: when fewer than panic_threshold of the targets are in
+// rotation, the snapshot balances over all of them as if all were healthy
+// (Envoy's panic threshold), so a one-target upstream never loses its only
+// target. With panic_threshold = 0 and no target in rotation, Do answers
 // Unavailable at once, with RetryAfter = seconds until one is next tried.
 //
-// Retries: connect failures only, idempotent methods only (RFC 9110
-// §9.2.2), on a target not tried yet when there is one, and only while the
-// retry budget allows (at most retry_budget of the requests over 10 s, plus
+// The pool's mutex owns that state; every change publishes an immutable
+// snapshot (the targets to balance over, when the next ejection ends, when
+// a target is next tried) that the request path reads with one atomic
+// load. Consecutive-failure counters and in-flight counts are per-target
+// atomics, so a success costs no lock.
+//
+// Retries (RetryDecision; README.md "Upstream resilience"): a connect
+// failure for any method; a connection closed or reset before any response
+// byte only for an idempotent method (RFC 9110 §9.2.2) whose body is held;
+// never after a timeout. A retry goes to a target not tried yet when there
+// is one, else, only after a failure on a pooled keep-alive connection, to
+// the same target on a new connection; it counts against `retries` and
+// the retry budget (at most retry_budget of the requests over 10 s, plus
 // 3/s), so a dead fleet sees at most (1 + retry_budget) × its traffic
-// plus 3/s, whatever `retries` says. A request whose bytes may have
-// reached a target is never retried.
+// plus 3/s. A pooled connection found closed by the upstream before
+// anything was written on it (see conn) is not a retry: the request goes
+// out on another connection, any method. fasthttp's own retry is off, so
+// every attempt is one call in Do's loop.
 package upstream
 
 import (
