@@ -17,6 +17,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 	"github.com/cobaltgw/cobaltgw/limiter"
+	"github.com/cobaltgw/cobaltgw/router"
 	"github.com/cobaltgw/cobaltgw/schema"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
 )
@@ -393,10 +394,15 @@ func (v *validator) routes(ups map[string]*Upstream) {
 			v.errf(p, "path is required, e.g. path = \"/v1/assets\" or \"/v1/assets/*\"")
 		} else if msg := routePathProblem(r.Path); msg != "" {
 			v.errf(p+".path", "%q %s", r.Path, msg)
-		} else if j, dup := seen[r.Path]; dup {
+		} else if pat, err := router.Parse(r.Path); err != nil {
+			v.errf(p+".path", "%q %v", r.Path, err)
+		} else if j, dup := seen[pat.Shape()]; dup && v.cfg.Routes[j].Path == r.Path {
 			v.errf(p+".path", "%q is already the path of routes[%d]; each path may appear once", r.Path, j)
+		} else if dup {
+			v.errf(p+".path", "%q matches the same requests as %q (routes[%d]); each path may appear once", r.Path, v.cfg.Routes[j].Path, j)
+		} else {
+			seen[pat.Shape()] = i
 		}
-		seen[r.Path] = i
 		if len(r.Methods) == 0 && !r.Gone && !r.Teapot {
 			v.errf(p, "methods is required, e.g. methods = [\"GET\", \"POST\"]")
 		}

@@ -38,7 +38,7 @@ import (
 // runtime is one loaded configuration, compiled for the request path.
 type runtime struct {
 	cfg     *config.Config
-	router  *router
+	routes  *routeTable
 	pools   map[string]*upstream.Pool
 	table   *contract.Table
 	typeURL string
@@ -87,7 +87,9 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 		}
 		routes = append(routes, r)
 	}
-	rt.router = newRouter(routes)
+	if rt.routes, err = newRouteTable(routes); err != nil {
+		return nil, err
+	}
 	if rt.idemMode, err = idempotency.ParseMode(cfg.Idempotency.OnReuse); err != nil {
 		return nil, err
 	}
@@ -236,7 +238,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	// theirs. A pair that does not load leaves the running one in place
 	// and fails the whole reload, like any bad config.
 	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
-		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, time.Now()); err != nil {
+		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
 			rt.close()
 			return fmt.Errorf("TLS listener: %w", err)
 		}
@@ -287,8 +289,23 @@ func (g *Gateway) Inflight() int64 { return g.inflight.Load() }
 
 type slogPrinter struct{ l *slog.Logger }
 
+// Printf logs a message of fasthttp's. Errors and strings among its
+// arguments are replaced by their kind: a parse error's text quotes the
+// bytes it refused, which may be an Authorization or X-Org-Token line
+// (README.md "Security notes"). Addresses and numbers are kept.
 func (p slogPrinter) Printf(format string, args ...any) {
-	p.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+	safe := make([]any, len(args))
+	for i, a := range args {
+		switch a.(type) {
+		case error:
+			safe[i] = "<error>"
+		case string, []byte:
+			safe[i] = "<redacted>"
+		default:
+			safe[i] = a
+		}
+	}
+	p.l.Warn(fmt.Sprintf(format, safe...), "component", "fasthttp")
 }
 
 func policyList(cfg *config.Config) []*limiter.Policy {
