@@ -173,6 +173,13 @@ type Route struct {
 	Sunset                string   `toml:"sunset"`
 	SunsetLink            string   `toml:"sunset_link"`
 	Teapot                bool     `toml:"teapot"`
+	// MaxBodyBytes is this route's request body limit; 0 ("") means
+	// [server] max_body_bytes. Bodies the gateway does not judge stream,
+	// so an upload route may allow gigabytes.
+	MaxBodyBytes OptionalSize `toml:"max_body_bytes"`
+	// Websocket relays WebSocket upgrades on this route, after every check.
+	Websocket            bool     `toml:"websocket"`
+	WebsocketIdleTimeout Duration `toml:"websocket_idle_timeout"`
 
 	// Parsed forms, set by validation.
 	DeprecationAt time.Time `toml:"-"`
@@ -245,5 +252,6 @@ func routeDefaults() Route {
 		ForwardAuthorization: true,
 		Idempotency:          true,
 		Produces:             []string{"application/json"},
+		WebsocketIdleTimeout: Duration(60 * time.Second),
 	}
 }

@@ -37,12 +37,14 @@ import (
 
 // runtime is one loaded configuration, compiled for the request path.
 type runtime struct {
-	cfg     *config.Config
-	routes  *routeTable
-	pools   map[string]*upstream.Pool
-	table   *contract.Table
-	typeURL string
-	trusted []netip.Prefix
+	cfg       *config.Config
+	routes    *routeTable
+	pools     map[string]*upstream.Pool
+	table     *contract.Table
+	typeURL   string
+	trusted   []netip.Prefix
+	maxBody   int64 // the largest max_body_bytes of the server and any route
+	maxStored int64 // [idempotency] max_stored_response
 
 	idemMode    idempotency.Mode
 	idemMethods []string
@@ -59,7 +61,8 @@ type runtime struct {
 // put an ejected target back into rotation. On error, the pools built so
 // far are closed (their health checkers stop).
 func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, err error) {
-	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies}
+	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies,
+		maxBody: int64(cfg.Server.MaxBodyBytes), maxStored: int64(cfg.Idempotency.MaxStoredResponse)}
 	defer func() {
 		if err != nil {
 			rt.close()
@@ -85,6 +88,10 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 		if err != nil {
 			return nil, err
 		}
+		if r.maxBody == 0 {
+			r.maxBody = int64(cfg.Server.MaxBodyBytes)
+		}
+		rt.maxBody = max(rt.maxBody, r.maxBody)
 		routes = append(routes, r)
 	}
 	if rt.routes, err = newRouteTable(routes); err != nil {
@@ -145,6 +152,9 @@ type Gateway struct {
 
 	observer      Observer
 	limitObserver LimitObserver
+
+	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
+	tunnels      atomic.Int64  // open WebSocket tunnels
 }
 
 // idemMethod reports whether method is in [idempotency].methods.
@@ -206,7 +216,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		IdleTimeout:  s.IdleTimeout.D(),
 		// The whole request head must fit the read buffer; a larger one is
 		// fasthttp's ErrSmallBuffer, answered 400 header_too_large.
-		ReadBufferSize:               int(s.MaxHeaderBytes),
+		ReadBufferSize: int(s.MaxHeaderBytes),
+		// Every body streams (README "Streaming"): the handler decides
+		// how much of it to hold, and enforces each route's
+		// max_body_bytes (body.go).
+		StreamRequestBody:            true,
 		MaxRequestBodySize:           int(s.MaxBodyBytes),
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,

@@ -110,6 +110,9 @@ func (r *request) checkBody() bool {
 	if s == nil {
 		return true
 	}
+	if !r.readWholeBody() {
+		return false
+	}
 	req := &r.ctx.Request
 	body := req.Body()
 	ct := req.Header.ContentType()

@@ -116,7 +116,9 @@ func (p *Pool) backAtLocked(t *Target, now time.Time) time.Time {
 func (p *Pool) observe(t *Target, f failure, err error, resp *fasthttp.Response, now time.Time) {
 	var msg string
 	switch f {
-	case failStale, failNoFreeConns:
+	case failStale, failNoFreeConns, failRequestBody:
+		// Nothing sent, busy, or the client's body failed (too large,
+		// cut, malformed): nothing the target did.
 		return
 	case failNone:
 		code := resp.StatusCode()

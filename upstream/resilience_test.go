@@ -91,6 +91,7 @@ func TestHangingTargetTimesOutAndIsNotRetried(t *testing.T) {
 	h, good := hanging(t), startServer(t, ok200)
 	cfg := testConfig(h, good.URL())
 	cfg.EjectAfter = 100
+	cfg.Timeout = config.Duration(150 * time.Millisecond) // the per-silence bound of the connection
 	p := newPool(t, cfg)
 	th := target(p, h)
 	for range 4 {
@@ -111,6 +112,7 @@ func TestEveryTargetHungOrDeadFailsFast(t *testing.T) {
 	h, d := hanging(t), dead(t)
 	cfg := testConfig(h, d)
 	cfg.EjectAfter, cfg.MaxEjected, cfg.PanicThreshold = 2, 1, 0
+	cfg.Timeout = config.Duration(100 * time.Millisecond) // the per-silence bound of the connection
 	p := newPool(t, cfg)
 	da, db := countDials(p.Targets()[0]), countDials(p.Targets()[1])
 	dials := func() int64 { return da.Load() + db.Load() }

@@ -19,6 +19,7 @@ const (
 	failTimeout             // no (complete) response within the timeout: the request may be running
 	failClosed              // closed or reset after sending, before any response byte
 	failBadResponse         // truncated or unparsable response, or one over MaxResponseBody
+	failRequestBody         // the client's streamed body failed (ErrRequestBody): not the target's doing
 )
 
 // classifyFailure names the failure of one attempt. responseStarted says
@@ -34,6 +35,8 @@ func classifyFailure(err error, responseStarted bool) failure {
 		return failConnect
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		return failNoFreeConns
+	case errors.Is(err, ErrRequestBody):
+		return failRequestBody
 	case errors.Is(err, fasthttp.ErrTimeout):
 		return failTimeout
 	}
