@@ -99,6 +99,22 @@ type Store struct {
 type Auth struct {
 	Realm  string  `toml:"realm"`
 	Tokens []Token `toml:"tokens"`
+	JWT    []JWT   `toml:"jwt"`
+}
+
+// JWT is one [[auth.jwt]] issuer of JWT access tokens. It is data only:
+// package auth checks it (auth.ValidateJWT) and builds the verifier.
+type JWT struct {
+	Issuer       string   `toml:"issuer"`
+	JWKSURL      string   `toml:"jwks_url"`
+	JWKSFile     string   `toml:"jwks_file"`
+	Audiences    []string `toml:"audiences"`
+	Algorithms   []string `toml:"algorithms"`
+	Leeway       Duration `toml:"leeway"`
+	ScopeClaim   string   `toml:"scope_claim"`
+	SubjectClaim string   `toml:"subject_claim"`
+	OrgClaim     string   `toml:"org_claim"`
+	JWKSRefresh  Duration `toml:"jwks_refresh"`
 }
 
 // Token is one [[auth.tokens]] entry.
@@ -244,6 +260,17 @@ func upstreamDefaults() Upstream {
 		EjectFor:       Duration(30 * time.Second),
 		MaxEjected:     0.5,
 		PanicThreshold: 0.5,
+	}
+}
+
+func jwtDefaults() JWT {
+	return JWT{
+		Audiences:    []string{},
+		Algorithms:   []string{"RS256", "ES256", "EdDSA"},
+		Leeway:       Duration(30 * time.Second),
+		ScopeClaim:   "scope",
+		SubjectClaim: "sub",
+		JWKSRefresh:  Duration(5 * time.Minute),
 	}
 }
 

@@ -54,13 +54,14 @@ type runtime struct {
 	maintenanceRetry int
 	challenge        []byte // Bearer realm="…"
 	tokens           *auth.Tokens
+	jwt              *auth.JWT // nil without [[auth.jwt]]
 }
 
 // compile builds a runtime for cfg. Upstream pools take over the health
 // and ejection state of prev's pools of the same name, so a reload does not
 // put an ejected target back into rotation. On error, the pools built so
 // far are closed (their health checkers stop).
-func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, err error) {
+func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth.TokenCache) (_ *runtime, err error) {
 	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies,
 		maxBody: int64(cfg.Server.MaxBodyBytes), maxStored: int64(cfg.Idempotency.MaxStoredResponse)}
 	defer func() {
@@ -105,6 +106,13 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
 	rt.challenge = auth.AppendChallenge(nil, cfg.Auth.Realm)
 	rt.tokens = cfg.Tokens
+	var prevJWT *auth.JWT
+	if prev != nil {
+		prevJWT = prev.jwt
+	}
+	if rt.jwt, err = auth.NewJWT(config.JWTIssuers(cfg), auth.JWTOptions{Cache: jwtCache, Previous: prevJWT, Log: log}); err != nil {
+		return nil, fmt.Errorf("auth.jwt: %w", err)
+	}
 	return rt, nil
 }
 
@@ -123,6 +131,7 @@ func (rt *runtime) close() {
 	for _, p := range rt.pools {
 		p.Close()
 	}
+	rt.jwt.Close()
 }
 
 // Gateway serves the contract in front of the configured upstreams.
@@ -145,6 +154,8 @@ type Gateway struct {
 
 	backend      string
 	redisTimeout time.Duration
+	memoryBudget config.Size      // store.memory_budget at start
+	jwtCache     *auth.TokenCache // verified JWTs; nil until [[auth.jwt]] is configured
 
 	tls *tlsconf.Server // nil without a TLS listener
 
@@ -176,17 +187,46 @@ func idemConfig(cfg *config.Config) idempotency.Config {
 		LockTimeout:       cfg.Idempotency.LockTimeout.D(),
 		MaxStoredResponse: int(cfg.Idempotency.MaxStoredResponse),
 		OnReuse:           mode,
-		MemoryBudget:      int64(cfg.Store.MemoryBudget) / 2,
+		MemoryBudget:      int64(cfg.Store.MemoryBudget)/2 - jwtShare(cfg),
 	}
+}
+
+// jwtShare is the part of store.memory_budget that holds verified JWTs
+// when [[auth.jwt]] issuers are configured: one sixteenth, taken from the
+// idempotency half.
+func jwtShare(cfg *config.Config) int64 {
+	if len(cfg.Auth.JWT) == 0 {
+		return 0
+	}
+	return int64(cfg.Store.MemoryBudget) / 16
+}
+
+// tokenCache returns the verified-JWT cache, made on first need (a config
+// with [[auth.jwt]]); memory_budget is read at start only, so its size
+// never changes.
+func (g *Gateway) tokenCache(cfg *config.Config) (*auth.TokenCache, error) {
+	if g.jwtCache != nil || len(cfg.Auth.JWT) == 0 {
+		return g.jwtCache, nil
+	}
+	c, err := auth.NewTokenCache(int64(g.memoryBudget) / 16)
+	if err != nil {
+		return nil, err
+	}
+	g.jwtCache = c
+	return c, nil
 }
 
 // New compiles cfg and builds the server (not yet listening).
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
-	rt, err := compile(cfg, nil, log)
+	g := &Gateway{log: log, now: time.Now, memoryBudget: cfg.Store.MemoryBudget}
+	cache, err := g.tokenCache(cfg)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: log, now: time.Now}
+	rt, err := compile(cfg, nil, log, cache)
+	if err != nil {
+		return nil, err
+	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("seeding request ids: %w", err)
@@ -237,7 +277,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 // sizes) take effect at the next start.
 func (g *Gateway) Reload(cfg *config.Config) error {
 	old := g.rt.Load()
-	rt, err := compile(cfg, old, g.log)
+	cache, err := g.tokenCache(cfg)
+	if err != nil {
+		return err
+	}
+	rt, err := compile(cfg, old, g.log, cache)
 	if err != nil {
 		return err
 	}
@@ -271,6 +315,10 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	return nil
 }
 
+// AuthReady reports whether every [[auth.jwt]] issuer has a JWK Set (nil
+// when it does, or when none is configured), for /readyz.
+func (g *Gateway) AuthReady() error { return g.rt.Load().jwt.Ready() }
+
 // Config returns the running configuration.
 func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
 
@@ -289,6 +337,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.server.ShutdownWithContext(ctx)
 	g.rt.Load().close()
+	g.jwtCache.Close()
 	if g.redis != nil {
 		_ = g.redis.Close()
 	}
