@@ -85,6 +85,8 @@ func newTarget(cfg config.Upstream, raw string, tc *tls.Config) (*Target, error)
 		MaxResponseBodySize:      MaxResponseBody,
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true, // the proxy sends its normalized path as is
+		// Bodies past 64 KiB, or of unknown length, stream (transport.go).
+		Transport: streamTransport{},
 		// fasthttp's own retry is off: by default it resends GET, HEAD and
 		// PUT on any error but a too-large body, on a pooled connection of
 		// the same target, outside the retry budget and unseen by the
