@@ -23,6 +23,7 @@ type Config struct {
 	Server      Server               `toml:"server"`
 	Admin       Admin                `toml:"admin"`
 	Log         Log                  `toml:"log"`
+	Tracing     Tracing              `toml:"tracing"`
 	Errors      Errors               `toml:"errors"`
 	Store       Store                `toml:"store"`
 	Auth        Auth                 `toml:"auth"`
@@ -74,8 +75,17 @@ type Admin struct {
 
 // Log is [log].
 type Log struct {
-	Format string `toml:"format"`
-	Access bool   `toml:"access"`
+	Format string   `toml:"format"`
+	Level  LogLevel `toml:"level"`
+	Access bool     `toml:"access"`
+}
+
+// Tracing is [tracing] (checked by package tracing's rules, see
+// validate_obs.go).
+type Tracing struct {
+	Endpoint    string  `toml:"endpoint"`
+	SampleRatio float64 `toml:"sample_ratio"`
+	ServiceName string  `toml:"service_name"`
 }
 
 // Errors is [errors].
@@ -83,6 +93,8 @@ type Errors struct {
 	KeepUpstreamJSON bool           `toml:"keep_upstream_json"`
 	TypeBase         string         `toml:"type_base"`
 	Map              map[string]int `toml:"map"`
+	// Details overrides the detail sentence of a reason code.
+	Details map[string]string `toml:"details"`
 }
 
 // Store is [store].
@@ -99,6 +111,22 @@ type Store struct {
 type Auth struct {
 	Realm  string  `toml:"realm"`
 	Tokens []Token `toml:"tokens"`
+	JWT    []JWT   `toml:"jwt"`
+}
+
+// JWT is one [[auth.jwt]] issuer of JWT access tokens. It is data only:
+// package auth checks it (auth.ValidateJWT) and builds the verifier.
+type JWT struct {
+	Issuer       string   `toml:"issuer"`
+	JWKSURL      string   `toml:"jwks_url"`
+	JWKSFile     string   `toml:"jwks_file"`
+	Audiences    []string `toml:"audiences"`
+	Algorithms   []string `toml:"algorithms"`
+	Leeway       Duration `toml:"leeway"`
+	ScopeClaim   string   `toml:"scope_claim"`
+	SubjectClaim string   `toml:"subject_claim"`
+	OrgClaim     string   `toml:"org_claim"`
+	JWKSRefresh  Duration `toml:"jwks_refresh"`
 }
 
 // Token is one [[auth.tokens]] entry.
@@ -171,6 +199,13 @@ type Route struct {
 	Sunset                string   `toml:"sunset"`
 	SunsetLink            string   `toml:"sunset_link"`
 	Teapot                bool     `toml:"teapot"`
+	// MaxBodyBytes is this route's request body limit; 0 ("") means
+	// [server] max_body_bytes. Bodies the gateway does not judge stream,
+	// so an upload route may allow gigabytes.
+	MaxBodyBytes OptionalSize `toml:"max_body_bytes"`
+	// Websocket relays WebSocket upgrades on this route, after every check.
+	Websocket            bool     `toml:"websocket"`
+	WebsocketIdleTimeout Duration `toml:"websocket_idle_timeout"`
 
 	// Parsed forms, set by validation.
 	DeprecationAt time.Time `toml:"-"`
@@ -196,9 +231,10 @@ func Defaults() Config {
 			ShutdownGrace:         Duration(15 * time.Second),
 			TLSClientAuth:         "off",
 		},
-		Admin:  Admin{Listen: "127.0.0.1:9901"},
-		Log:    Log{Format: "json", Access: true},
-		Errors: Errors{KeepUpstreamJSON: true},
+		Admin:   Admin{Listen: "127.0.0.1:9901"},
+		Log:     Log{Format: "json", Level: LevelInfo, Access: true},
+		Tracing: Tracing{SampleRatio: 0.05, ServiceName: "cobaltgw"},
+		Errors:  Errors{KeepUpstreamJSON: true},
 		Store: Store{
 			Backend:               "memory",
 			MemoryBudget:          128 << 20,
@@ -236,10 +272,22 @@ func upstreamDefaults() Upstream {
 	}
 }
 
+func jwtDefaults() JWT {
+	return JWT{
+		Audiences:    []string{},
+		Algorithms:   []string{"RS256", "ES256", "EdDSA"},
+		Leeway:       Duration(30 * time.Second),
+		ScopeClaim:   "scope",
+		SubjectClaim: "sub",
+		JWKSRefresh:  Duration(5 * time.Minute),
+	}
+}
+
 func routeDefaults() Route {
 	return Route{
 		ForwardAuthorization: true,
 		Idempotency:          true,
 		Produces:             []string{"application/json"},
+		WebsocketIdleTimeout: Duration(60 * time.Second),
 	}
 }

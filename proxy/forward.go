@@ -50,12 +50,34 @@ func (r *request) forward() bool {
 	h.SetRequestURIBytes(u)
 	req.SetRequestURIBytes(u)
 
+	body, ok := r.prepareBody()
+	if !ok {
+		return true
+	}
+	r.upBody = body
+
 	t0 := time.Now()
 	r.forwarded = true
-	res := pool.Do(req, &ctx.Response, t0.Add(pool.Timeout()))
+	// The upstream's own response: its body streams when it is long
+	// (upstream's transport), and takeResponse moves it into ctx.Response.
+	up := fasthttp.AcquireResponse()
+	res := pool.Do(req, up, t0.Add(pool.Timeout()))
 	r.upstreamNs = time.Since(t0)
 	if res.Target != nil {
 		r.target = res.Target.URL
+	}
+	if body != nil && body.err != nil {
+		// The client's body failed (too large, cut, malformed) while it
+		// streamed: the upstream request was aborted, no response started.
+		fasthttp.ReleaseResponse(up)
+		r.failBodyRead(body.err)
+		r.settleClaim(upstream.Unavailable)
+		return true
+	}
+	if res.Outcome == upstream.OK {
+		res.Outcome = r.takeResponse(up)
+	} else {
+		fasthttp.ReleaseResponse(up)
 	}
 	switch res.Outcome {
 	case upstream.Unavailable:
@@ -97,7 +119,7 @@ func (r *request) normalizeResponse() {
 	switch {
 	case code == "":
 		r.status = from
-	case to == from && r.rt.cfg.Errors.KeepUpstreamJSON && from < 500 && isJSONBody(resp):
+	case to == from && r.rt.cfg.Errors.KeepUpstreamJSON && from < 500 && !r.bodyTooLong && isJSONBody(resp):
 		// The upstream API's own error: kept as is, so field-level
 		// details reach the client.
 		r.status, r.code = from, "upstream_json"

@@ -58,6 +58,18 @@ type request struct {
 	target     string
 	upstreamNs time.Duration
 
+	// The request body (body.go): read (whole or prefetched), consumed in
+	// full, or streaming to the upstream through upBody.
+	bodyRead   bool
+	bodyDone   bool
+	bodyFailed bool
+	upBody     *reqBody
+	// The response (stream.go): an error body too long to judge, a
+	// streamed body, and a streamed one an idempotency record cannot keep.
+	bodyTooLong bool
+	streamed    bool
+	unstored    bool
+
 	pathBuf [1024]byte
 }
 
@@ -110,6 +122,14 @@ func (g *Gateway) finish(r *request) {
 	// A claim still held here (a panic mid-request) has an unknown outcome.
 	r.settleClaim(upstream.Timeout)
 	r.decorate()
+	respellFieldNames(&r.ctx.Response.Header)
+	if r.bodyUnread() {
+		r.lingerClose()
+	}
+	if r.upBody != nil {
+		r.upBody.release()
+		r.upBody = nil
+	}
 	g.inflight.Add(-1)
 	if g.observer != nil {
 		g.observe(r)
@@ -142,7 +162,7 @@ func (r *request) fail(status int, code, detail string, retryAfter int) {
 
 func (r *request) failExtra(status int, code, detail string, retryAfter int, extra []byte) {
 	p := contract.Problem{Status: status, Code: code, Detail: detail, RequestID: r.reqID(), RetryAfter: retryAfter, Extra: extra}
-	contract.Write(&r.ctx.Response, &p, contract.Options{TypeBase: r.rt.typeURL, ProblemJSON: r.prefersProblemJSON()})
+	contract.Write(&r.ctx.Response, &p, contract.Options{TypeBase: r.rt.typeURL, ProblemJSON: r.prefersProblemJSON(), Details: r.rt.details})
 	// Copied field by field: assigning p.Code would tie p (which points
 	// into r.idBuf) to r and move r to the heap.
 	r.status, r.code = p.Status, code

@@ -104,7 +104,9 @@ func (r *request) checkMessage() bool {
 	} else {
 		r.pathLong = append([]byte(nil), norm...) // a path longer than 1 KiB
 	}
-	return true
+	// No route takes more than the largest max_body_bytes (the route's
+	// own limit is checked once it is known, in checkRoute).
+	return r.checkBodyLength(r.rt.maxBody)
 }
 
 func errDetail(err error) string {
@@ -182,6 +184,9 @@ func (r *request) checkRoute() bool {
 		return false
 	}
 	r.route = rt
+	if !r.checkBodyLength(rt.maxBody) {
+		return false
+	}
 	if rt.gone(r.start) {
 		r.fail(contract.StatusGone, contract.CodeEndpointGone, "", 0)
 		return false
