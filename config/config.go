@@ -170,8 +170,10 @@ type Upstream struct {
 	HealthyAfter          int      `toml:"healthy_after"`
 	UnhealthyAfter        int      `toml:"unhealthy_after"`
 	EjectAfter            int      `toml:"eject_after"`
+	EjectOn               EjectOn  `toml:"eject_on"`
 	EjectFor              Duration `toml:"eject_for"`
 	MaxEjected            float64  `toml:"max_ejected"`
+	PanicThreshold        float64  `toml:"panic_threshold"`
 	TLSCA                 string   `toml:"tls_ca"`
 	TLSServerName         string   `toml:"tls_server_name"`
 	TLSCert               string   `toml:"tls_cert"`
@@ -267,8 +269,10 @@ func upstreamDefaults() Upstream {
 		HealthyAfter:   2,
 		UnhealthyAfter: 2,
 		EjectAfter:     5,
+		EjectOn:        EjectOnGatewayErrors,
 		EjectFor:       Duration(30 * time.Second),
 		MaxEjected:     0.5,
+		PanicThreshold: 0.5,
 	}
 }
 
