@@ -17,6 +17,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 	"github.com/cobaltgw/cobaltgw/limiter"
+	"github.com/cobaltgw/cobaltgw/router"
 	"github.com/cobaltgw/cobaltgw/schema"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
 )
@@ -256,6 +257,33 @@ func (v *validator) auth() {
 		v.errf("auth.tokens", "%v", err)
 	}
 	v.cfg.Tokens = tokens
+	for i := range a.JWT {
+		a.JWT[i].JWKSFile = v.resolve(a.JWT[i].JWKSFile)
+	}
+	warns, errs := auth.ValidateJWT(JWTIssuers(v.cfg))
+	v.cfg.Warnings = append(v.cfg.Warnings, warns...)
+	for _, err := range errs {
+		var je *auth.JWTError
+		if errors.As(err, &je) {
+			v.errf(fmt.Sprintf("auth.jwt[%d].%s", je.Index, je.Field), "%v", je.Err)
+		} else {
+			v.errf("auth.jwt", "%v", err)
+		}
+	}
+}
+
+// JWTIssuers returns [[auth.jwt]] as auth's plain values.
+func JWTIssuers(c *Config) []auth.JWTIssuer {
+	out := make([]auth.JWTIssuer, 0, len(c.Auth.JWT))
+	for _, j := range c.Auth.JWT {
+		out = append(out, auth.JWTIssuer{
+			Issuer: j.Issuer, JWKSURL: j.JWKSURL, JWKSFile: j.JWKSFile,
+			Audiences: j.Audiences, Algorithms: j.Algorithms, Leeway: j.Leeway.D(),
+			ScopeClaim: j.ScopeClaim, SubjectClaim: j.SubjectClaim, OrgClaim: j.OrgClaim,
+			JWKSRefresh: j.JWKSRefresh.D(),
+		})
+	}
+	return out
 }
 
 func (v *validator) rateLimits() {
@@ -402,10 +430,15 @@ func (v *validator) routes(ups map[string]*Upstream) {
 			v.required(p, "path", `path = "/v1/assets" or "/v1/assets/*"`)
 		} else if msg := routePathProblem(r.Path); msg != "" {
 			v.errf(p+".path", "%q %s", r.Path, msg)
-		} else if j, dup := seen[r.Path]; dup {
+		} else if pat, err := router.Parse(r.Path); err != nil {
+			v.errf(p+".path", "%q %v", r.Path, err)
+		} else if j, dup := seen[pat.Shape()]; dup && v.cfg.Routes[j].Path == r.Path {
 			v.errf(p+".path", "%q is already the path of routes[%d]; each path may appear once", r.Path, j)
+		} else if dup {
+			v.errf(p+".path", "%q matches the same requests as %q (routes[%d]); each path may appear once", r.Path, v.cfg.Routes[j].Path, j)
+		} else {
+			seen[pat.Shape()] = i
 		}
-		seen[r.Path] = i
 		if len(r.Methods) == 0 && !r.Gone && !r.Teapot {
 			v.required(p, "methods", `methods = ["GET", "POST"]`)
 		}

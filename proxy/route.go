@@ -3,7 +3,6 @@ package proxy
 import (
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/limiter"
+	"github.com/cobaltgw/cobaltgw/router"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -20,8 +20,7 @@ type route struct {
 	cfg  *config.Route
 	name string // the configured path: a bounded label for logs and metrics
 
-	base  string // path without "/*"
-	exact bool
+	pattern *router.Pattern // the path's kind, segments and parameters
 
 	methods  []string
 	hasGET   bool
@@ -40,10 +39,18 @@ type route struct {
 	sunset      []byte // IMF-fixdate (RFC 8594 §3)
 	sunsetAt    time.Time
 	sunsetLink  []byte // `<url>; rel="sunset"`
+
+	maxBody   int64 // max_body_bytes, [server]'s when the route sets none
+	websocket bool
+	wsIdle    time.Duration
 }
 
 func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies map[string]*limiter.Policy) (*route, error) {
-	r := &route{cfg: rc, name: rc.Path, upstream: pools[rc.Upstream], strip: rc.StripPrefix}
+	r := &route{cfg: rc, name: rc.Path, upstream: pools[rc.Upstream], strip: rc.StripPrefix,
+		maxBody: int64(rc.MaxBodyBytes), websocket: rc.Websocket, wsIdle: rc.WebsocketIdleTimeout.D()}
+	if r.websocket && r.wsIdle <= 0 {
+		return nil, fmt.Errorf("route %q: websocket_idle_timeout must be positive, e.g. \"60s\"", rc.Path)
+	}
 	if r.upstream == nil && rc.Upstream != "" {
 		return nil, fmt.Errorf("route %q: unknown upstream %q", rc.Path, rc.Upstream)
 	}
@@ -60,12 +67,6 @@ func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies ma
 			return nil, err
 		}
 		r.limits = lr
-	}
-	var prefix bool
-	r.base, prefix = strings.CutSuffix(rc.Path, "/*")
-	r.exact = !prefix
-	if prefix && r.base == "" {
-		r.base = "/"
 	}
 	allow := make([]string, 0, len(rc.Methods)+2)
 	for _, m := range rc.Methods {
@@ -127,38 +128,32 @@ func (r *route) gone(now time.Time) bool {
 	return r.cfg.Gone || !r.sunsetAt.IsZero() && !now.Before(r.sunsetAt)
 }
 
-// router finds the route of a normalized path: the longest matching path
-// wins, an exact route before a prefix route of the same path.
-type router struct {
-	exact    map[string]*route
-	prefixes []*route // longest base first
+// routeTable finds the route of a normalized path (router.Router: exact
+// beats template beats prefix, then the most literal characters).
+type routeTable struct {
+	router *router.Router
+	routes []*route // by the router's index
 }
 
-func newRouter(routes []*route) *router {
-	rt := &router{exact: map[string]*route{}}
-	for _, r := range routes {
-		if r.exact {
-			rt.exact[r.base] = r
-		} else {
-			rt.prefixes = append(rt.prefixes, r)
-		}
+func newRouteTable(routes []*route) (*routeTable, error) {
+	paths := make([]string, len(routes))
+	for i, r := range routes {
+		paths[i] = r.cfg.Path
 	}
-	sort.SliceStable(rt.prefixes, func(i, j int) bool { return len(rt.prefixes[i].base) > len(rt.prefixes[j].base) })
-	return rt
+	rt, err := router.New(paths)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range routes {
+		r.pattern = rt.Pattern(i)
+	}
+	return &routeTable{router: rt, routes: routes}, nil
 }
 
 // match returns the route for path, or nil.
-func (rt *router) match(path []byte) *route {
-	if r, ok := rt.exact[string(path)]; ok {
-		return r
-	}
-	for _, r := range rt.prefixes {
-		// "/v1/assets/*" covers "/v1/assets" and everything below it, but
-		// not "/v1/assetsX".
-		b := r.base
-		if b == "/" || string(path) == b || len(path) > len(b) && string(path[:len(b)]) == b && path[len(b)] == '/' {
-			return r
-		}
+func (t *routeTable) match(path []byte) *route {
+	if i := t.router.Match(path); i >= 0 {
+		return t.routes[i]
 	}
 	return nil
 }
