@@ -23,6 +23,7 @@ type Config struct {
 	Server      Server               `toml:"server"`
 	Admin       Admin                `toml:"admin"`
 	Log         Log                  `toml:"log"`
+	Tracing     Tracing              `toml:"tracing"`
 	Errors      Errors               `toml:"errors"`
 	Store       Store                `toml:"store"`
 	Auth        Auth                 `toml:"auth"`
@@ -77,7 +78,16 @@ type Admin struct {
 // Log is [log].
 type Log struct {
 	Format LogFormat `toml:"format"`
+	Level  LogLevel  `toml:"level"`
 	Access bool      `toml:"access"`
+}
+
+// Tracing is [tracing] (checked by package tracing's rules, see
+// validate_obs.go).
+type Tracing struct {
+	Endpoint    string  `toml:"endpoint"`
+	SampleRatio float64 `toml:"sample_ratio"`
+	ServiceName string  `toml:"service_name"`
 }
 
 // Errors is [errors].
@@ -85,6 +95,8 @@ type Errors struct {
 	KeepUpstreamJSON bool           `toml:"keep_upstream_json"`
 	TypeBase         string         `toml:"type_base"`
 	Map              map[string]int `toml:"map"`
+	// Details overrides the detail sentence of a reason code.
+	Details map[string]string `toml:"details"`
 }
 
 // Store is [store].
@@ -221,9 +233,10 @@ func Defaults() Config {
 			ShutdownGrace:         Duration(15 * time.Second),
 			TLSClientAuth:         "off",
 		},
-		Admin:  Admin{Listen: "127.0.0.1:9901"},
-		Log:    Log{Format: "json", Access: true},
-		Errors: Errors{KeepUpstreamJSON: true},
+		Admin:   Admin{Listen: "127.0.0.1:9901"},
+		Log:     Log{Format: "json", Level: LevelInfo, Access: true},
+		Tracing: Tracing{SampleRatio: 0.05, ServiceName: "cobaltgw"},
+		Errors:  Errors{KeepUpstreamJSON: true},
 		Store: Store{
 			Backend:               "memory",
 			MemoryBudget:          128 << 20,

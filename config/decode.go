@@ -23,8 +23,8 @@ import (
 // The walk is generic over field types, so a new field just works:
 //   - string, bool, ints, float64, []T, map[string]T, nested structs;
 //   - a type with a decodeTOML method decodes itself (Duration, Size);
-//   - a string type with a Values method is an enum: its value must be one
-//     of Values() (Balance, OnReuse, TLSClientAuth, …);
+//   - a string type with an EnumValues method is an enum: its value must be one
+//     of EnumValues() (Balance, OnReuse, TLSClientAuth, …);
 //   - any other encoding.TextUnmarshaler is given the string.
 //
 // Strings go through ${NAME} / ${NAME:-default} expansion first.
@@ -39,7 +39,7 @@ type valueDecoder interface {
 // Enum is a string type whose values are a fixed set. The decoder refuses
 // any other value with the list of allowed ones.
 type Enum interface {
-	Values() []string
+	EnumValues() []string
 }
 
 var (
@@ -98,7 +98,7 @@ func (d *decoder) value(dst reflect.Value, src any, path string) {
 		if !ok {
 			return
 		}
-		allowed := reflect.Zero(t).Interface().(Enum).Values()
+		allowed := reflect.Zero(t).Interface().(Enum).EnumValues()
 		for _, a := range allowed {
 			if s == a {
 				dst.SetString(s)
@@ -301,7 +301,7 @@ func tomlKind(v any) string {
 // tomlWant names what a field type accepts, in TOML words.
 func tomlWant(t reflect.Type) string {
 	if t.Implements(enumType) {
-		return "a string, one of " + quoteList(reflect.Zero(t).Interface().(Enum).Values())
+		return "a string, one of " + quoteList(reflect.Zero(t).Interface().(Enum).EnumValues())
 	}
 	if w, ok := reflect.Zero(t).Interface().(interface{ tomlWant() string }); ok {
 		return w.tomlWant()

@@ -1,10 +1,10 @@
 package config
 
-// Typed enums: each string option of the file is its own type whose Values
+// Typed enums: each string option of the file is its own type whose EnumValues
 // are the allowed spellings. The decoder refuses any other value (see
 // Enum), so code that reads a Config can switch on the constants without a
-// default case for typos. A new option only needs a type here with a
-// Values method.
+// default case for typos. A new option only needs a type here with an
+// EnumValues method.
 
 // TLSClientAuth is [server] tls_client_auth.
 type TLSClientAuth string
@@ -16,8 +16,8 @@ const (
 	ClientAuthRequired TLSClientAuth = "required"
 )
 
-// Values lists the allowed spellings.
-func (TLSClientAuth) Values() []string { return []string{"off", "optional", "required"} }
+// EnumValues lists the allowed spellings.
+func (TLSClientAuth) EnumValues() []string { return []string{"off", "optional", "required"} }
 
 // LogFormat is [log] format.
 type LogFormat string
@@ -28,8 +28,8 @@ const (
 	LogText LogFormat = "text"
 )
 
-// Values lists the allowed spellings.
-func (LogFormat) Values() []string { return []string{"json", "text"} }
+// EnumValues lists the allowed spellings.
+func (LogFormat) EnumValues() []string { return []string{"json", "text"} }
 
 // Backend is [store] backend.
 type Backend string
@@ -40,8 +40,8 @@ const (
 	BackendRedis  Backend = "redis"
 )
 
-// Values lists the allowed spellings.
-func (Backend) Values() []string { return []string{"memory", "redis"} }
+// EnumValues lists the allowed spellings.
+func (Backend) EnumValues() []string { return []string{"memory", "redis"} }
 
 // OnStoreError is [store] rate_limit_on_store_error.
 type OnStoreError string
@@ -53,8 +53,8 @@ const (
 	OnStoreErrorDeny  OnStoreError = "deny"
 )
 
-// Values lists the allowed spellings.
-func (OnStoreError) Values() []string { return []string{"local", "allow", "deny"} }
+// EnumValues lists the allowed spellings.
+func (OnStoreError) EnumValues() []string { return []string{"local", "allow", "deny"} }
 
 // OnReuse is [idempotency] on_reuse.
 type OnReuse string
@@ -65,8 +65,8 @@ const (
 	OnReuseReplay   OnReuse = "replay"
 )
 
-// Values lists the allowed spellings.
-func (OnReuse) Values() []string { return []string{"conflict", "replay"} }
+// EnumValues lists the allowed spellings.
+func (OnReuse) EnumValues() []string { return []string{"conflict", "replay"} }
 
 // Balance is [[upstreams]] balance.
 type Balance string
@@ -77,5 +77,5 @@ const (
 	BalanceLeastConn  Balance = "least_conn"
 )
 
-// Values lists the allowed spellings.
-func (Balance) Values() []string { return []string{"round_robin", "least_conn"} }
+// EnumValues lists the allowed spellings.
+func (Balance) EnumValues() []string { return []string{"round_robin", "least_conn"} }
