@@ -27,6 +27,7 @@ realm = "test"
 id = "reader"
 sha256 = "e18b5e53f72af866db11e3ad05e4054cb109d0a55191674df0cb1c438d88d315"
 scopes = ["assets:read"]
+orgs = ["org-secret-7f3a"]
 [errors.map]
 502 = 503
 [[upstreams]]
@@ -69,12 +70,12 @@ func TestConfigRedactsSecrets(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/toml" {
 		t.Fatalf("%d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	for _, secret := range []string{"hunter2-from-env", "e18b5e53f72af866db11e3ad05e4054cb109d0a55191674df0cb1c438d88d315", "e18b5e53"} {
+	for _, secret := range []string{"hunter2-from-env", "e18b5e53f72af866db11e3ad05e4054cb109d0a55191674df0cb1c438d88d315", "e18b5e53", "org-secret-7f3a"} {
 		if strings.Contains(body, secret) {
 			t.Errorf("/config shows %q:\n%s", secret, body)
 		}
 	}
-	for _, want := range []string{"redis_password = '<redacted>'", "sha256 = '<redacted>'", "id = 'reader'", "max_concurrent = 10", "path = '/v1/assets'"} {
+	for _, want := range []string{"redis_password = '<redacted>'", "sha256 = '<redacted>'", "orgs = ['<redacted>']", "id = 'reader'", "max_concurrent = 10", "path = '/v1/assets'"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/config lacks %q:\n%s", want, body)
 		}

@@ -24,6 +24,9 @@ const Redacted = "<redacted>"
 //     confirmed offline against its digest, and nothing that reads
 //     /config needs it (compare `cobaltgw hash-token` against the file
 //     instead). So digests are redacted too; ids and scopes stay.
+//   - auth.tokens[].orgs: X-Org-Token values are credentials of their
+//     own (a token limited to orgs is usable only with one of them), so
+//     a token that has orgs shows one Redacted item, one without none.
 //
 // Plain tokens never reach the config at all. Paths of TLS key files are
 // shown (they name files, not their content).
@@ -35,11 +38,14 @@ func RedactedTOML(cfg *config.Config) ([]byte, error) {
 	c.Auth.Tokens = slices.Clone(c.Auth.Tokens)
 	for i := range c.Auth.Tokens {
 		c.Auth.Tokens[i].SHA256 = Redacted
+		if len(c.Auth.Tokens[i].Orgs) > 0 {
+			c.Auth.Tokens[i].Orgs = []string{Redacted}
+		}
 	}
 	body, err := toml.Marshal(&c)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the running config: %w", err)
 	}
-	head := fmt.Sprintf("# The running configuration, loaded from %s, with defaults applied.\n# Secrets (store.redis_password, auth.tokens[].sha256) are redacted.\n\n", cfg.Path)
+	head := fmt.Sprintf("# The running configuration, loaded from %s, with defaults applied.\n# Secrets (store.redis_password, auth.tokens[].sha256, auth.tokens[].orgs) are redacted.\n\n", cfg.Path)
 	return append([]byte(head), body...), nil
 }

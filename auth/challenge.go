@@ -23,6 +23,17 @@ func AppendInvalidTokenChallenge(dst []byte, realm string) []byte {
 	return append(dst, `, error="invalid_token"`...)
 }
 
+// AppendInvalidTokenDescChallenge appends
+// `Bearer realm="<realm>", error="invalid_token", error_description="<desc>"`,
+// the challenge of a 401 for a JWT that failed a check (RFC 6750 §3:
+// error_description is human-readable; here a few words from
+// Failure.Description, never anything of the token).
+func AppendInvalidTokenDescChallenge(dst []byte, realm, desc string) []byte {
+	dst = AppendInvalidTokenChallenge(dst, realm)
+	dst = append(dst, `, error_description=`...)
+	return appendQuoted(dst, desc)
+}
+
 // AppendInsufficientScopeChallenge appends
 // `Bearer realm="<realm>", error="insufficient_scope", scope="<missing>"`,
 // the challenge of a 403 insufficient_scope; missing (from

@@ -32,6 +32,9 @@ type Identity struct {
 
 	digest   [sha256.Size]byte
 	orgBytes [][]byte // Orgs as bytes, so AllowsOrg converts nothing per request
+	// orgsRestricted: empty Orgs means none rather than any (a JWT whose
+	// issuer sets org_claim but which carries no org).
+	orgsRestricted bool
 }
 
 // Tokens is the immutable table of configured tokens, keyed by digest. Build
@@ -140,7 +143,16 @@ func (t *Tokens) Lookup(token []byte) (*Identity, bool) {
 		return nil, false
 	}
 	d := sha256.Sum256(token)
-	id, ok := t.byDigest[d]
+	return t.LookupDigest(&d)
+}
+
+// LookupDigest is Lookup for a token whose SHA-256 the caller already has
+// (the same digest keys the JWT cache, so a request hashes its token once).
+func (t *Tokens) LookupDigest(d *[sha256.Size]byte) (*Identity, bool) {
+	if t == nil {
+		return nil, false
+	}
+	id, ok := t.byDigest[*d]
 	if !ok || subtle.ConstantTimeCompare(id.digest[:], d[:]) != 1 {
 		return nil, false
 	}
@@ -196,7 +208,7 @@ func (id *Identity) AllowsOrg(values [][]byte) bool {
 		return false
 	}
 	if len(id.Orgs) == 0 {
-		return true
+		return !id.orgsRestricted
 	}
 	if len(values) != 1 {
 		return false

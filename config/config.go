@@ -101,6 +101,22 @@ type Store struct {
 type Auth struct {
 	Realm  string  `toml:"realm"`
 	Tokens []Token `toml:"tokens"`
+	JWT    []JWT   `toml:"jwt"`
+}
+
+// JWT is one [[auth.jwt]] issuer of JWT access tokens. It is data only:
+// package auth checks it (auth.ValidateJWT) and builds the verifier.
+type JWT struct {
+	Issuer       string   `toml:"issuer"`
+	JWKSURL      string   `toml:"jwks_url"`
+	JWKSFile     string   `toml:"jwks_file"`
+	Audiences    []string `toml:"audiences"`
+	Algorithms   []string `toml:"algorithms"`
+	Leeway       Duration `toml:"leeway"`
+	ScopeClaim   string   `toml:"scope_claim"`
+	SubjectClaim string   `toml:"subject_claim"`
+	OrgClaim     string   `toml:"org_claim"`
+	JWKSRefresh  Duration `toml:"jwks_refresh"`
 }
 
 // Token is one [[auth.tokens]] entry.
@@ -173,6 +189,13 @@ type Route struct {
 	Sunset                string   `toml:"sunset"`
 	SunsetLink            string   `toml:"sunset_link"`
 	Teapot                bool     `toml:"teapot"`
+	// MaxBodyBytes is this route's request body limit; 0 ("") means
+	// [server] max_body_bytes. Bodies the gateway does not judge stream,
+	// so an upload route may allow gigabytes.
+	MaxBodyBytes OptionalSize `toml:"max_body_bytes"`
+	// Websocket relays WebSocket upgrades on this route, after every check.
+	Websocket            bool     `toml:"websocket"`
+	WebsocketIdleTimeout Duration `toml:"websocket_idle_timeout"`
 
 	// Parsed forms, set by validation.
 	DeprecationAt time.Time `toml:"-"`
@@ -269,10 +292,22 @@ func openAPIDefaults() OpenAPI {
 	}
 }
 
+func jwtDefaults() JWT {
+	return JWT{
+		Audiences:    []string{},
+		Algorithms:   []string{"RS256", "ES256", "EdDSA"},
+		Leeway:       Duration(30 * time.Second),
+		ScopeClaim:   "scope",
+		SubjectClaim: "sub",
+		JWKSRefresh:  Duration(5 * time.Minute),
+	}
+}
+
 func routeDefaults() Route {
 	return Route{
 		ForwardAuthorization: true,
 		Idempotency:          true,
 		Produces:             []string{"application/json"},
+		WebsocketIdleTimeout: Duration(60 * time.Second),
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// applyDefaults gives each [[upstreams]] and [[routes]] entry the defaults
+// applyDefaults gives each [[upstreams]], [[auth.jwt]] and [[routes]] entry the defaults
 // of the keys it does not write. The decoder starts array-table entries
 // from zero values, and some defaults are not zero (retries = 1,
 // idempotency = true), so presence is read from the index.
@@ -13,6 +13,10 @@ func applyDefaults(cfg *Config, ix *index) {
 	ud := reflect.ValueOf(upstreamDefaults())
 	for i := range cfg.Upstreams {
 		fill(reflect.ValueOf(&cfg.Upstreams[i]).Elem(), ud, "upstreams["+strconv.Itoa(i)+"]", ix)
+	}
+	jd := reflect.ValueOf(jwtDefaults())
+	for i := range cfg.Auth.JWT {
+		fill(reflect.ValueOf(&cfg.Auth.JWT[i]).Elem(), jd, "auth.jwt["+strconv.Itoa(i)+"]", ix)
 	}
 	rd := reflect.ValueOf(routeDefaults())
 	for i := range cfg.Routes {

@@ -44,6 +44,32 @@ func (s *Size) UnmarshalText(b []byte) error {
 // MarshalText writes the size as a plain byte count.
 func (s Size) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(s), 10)), nil }
 
+// OptionalSize is a Size that may be left empty ("" or absent): zero then
+// means "inherit", as a route's max_body_bytes inherits [server]'s.
+type OptionalSize int64
+
+// UnmarshalText parses like Size and takes "" as 0.
+func (s *OptionalSize) UnmarshalText(b []byte) error {
+	if strings.TrimSpace(string(b)) == "" {
+		*s = 0
+		return nil
+	}
+	v, err := ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = OptionalSize(v)
+	return nil
+}
+
+// MarshalText writes the size as a plain byte count, or "" when unset.
+func (s OptionalSize) MarshalText() ([]byte, error) {
+	if s == 0 {
+		return []byte{}, nil
+	}
+	return []byte(strconv.FormatInt(int64(s), 10)), nil
+}
+
 var sizeUnits = []struct {
 	suffix string
 	mult   int64

@@ -247,6 +247,33 @@ func (v *validator) auth() {
 		v.errf("auth.tokens", "%v", err)
 	}
 	v.cfg.Tokens = tokens
+	for i := range a.JWT {
+		a.JWT[i].JWKSFile = v.resolve(a.JWT[i].JWKSFile)
+	}
+	warns, errs := auth.ValidateJWT(JWTIssuers(v.cfg))
+	v.cfg.Warnings = append(v.cfg.Warnings, warns...)
+	for _, err := range errs {
+		var je *auth.JWTError
+		if errors.As(err, &je) {
+			v.errf(fmt.Sprintf("auth.jwt[%d].%s", je.Index, je.Field), "%v", je.Err)
+		} else {
+			v.errf("auth.jwt", "%v", err)
+		}
+	}
+}
+
+// JWTIssuers returns [[auth.jwt]] as auth's plain values.
+func JWTIssuers(c *Config) []auth.JWTIssuer {
+	out := make([]auth.JWTIssuer, 0, len(c.Auth.JWT))
+	for _, j := range c.Auth.JWT {
+		out = append(out, auth.JWTIssuer{
+			Issuer: j.Issuer, JWKSURL: j.JWKSURL, JWKSFile: j.JWKSFile,
+			Audiences: j.Audiences, Algorithms: j.Algorithms, Leeway: j.Leeway.D(),
+			ScopeClaim: j.ScopeClaim, SubjectClaim: j.SubjectClaim, OrgClaim: j.OrgClaim,
+			JWKSRefresh: j.JWKSRefresh.D(),
+		})
+	}
+	return out
 }
 
 func (v *validator) rateLimits() {

@@ -64,6 +64,7 @@ const (
 	CodeUpstreamTimeout           = "upstream_timeout"
 	CodeOverloaded                = "overloaded"
 	CodeStoreUnavailable          = "store_unavailable"
+	CodeAuthUnavailable           = "auth_unavailable"
 )
 
 type statusInfo struct {

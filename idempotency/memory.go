@@ -204,7 +204,7 @@ func (m *Memory) Complete(_ context.Context, now time.Time, l Lease, resp *Respo
 	var data []byte
 	dropped := false
 	if resp != nil && cfg.OnReuse == ModeReplay {
-		if len(resp.Body) <= cfg.MaxStoredResponse {
+		if !resp.Unstored && len(resp.Body) <= cfg.MaxStoredResponse {
 			data = encodeResponse(resp) // outside the lock: it copies the body
 		} else {
 			dropped = true

@@ -126,7 +126,7 @@ func (r *Redis) Complete(ctx context.Context, _ time.Time, l Lease, resp *Respon
 	cfg := r.cfg.Load()
 	kind, dropped := byte(kindUsed), false
 	if resp != nil && cfg.OnReuse == ModeReplay {
-		if len(resp.Body) <= cfg.MaxStoredResponse {
+		if !resp.Unstored && len(resp.Body) <= cfg.MaxStoredResponse {
 			kind = kindResponse
 		} else {
 			dropped = true

@@ -106,6 +106,10 @@ type Response struct {
 	Status  int
 	Headers []Header
 	Body    []byte
+	// Unstored says the body streamed past max_stored_response and was
+	// not kept: the record is stored without a response, as for any body
+	// too large to keep, and a replay is 409.
+	Unstored bool
 }
 
 // Stats are the store's counters, for metrics.

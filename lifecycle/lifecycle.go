@@ -145,6 +145,11 @@ func (p *process) ready() error {
 	if err := p.gw.Ready(ctx); err != nil {
 		return fmt.Errorf("store unreachable: %w", err)
 	}
+	// An [[auth.jwt]] issuer whose JWK Set never loaded answers 503
+	// auth_unavailable to its tokens: not ready until it loads.
+	if err := p.gw.AuthReady(); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -56,6 +56,7 @@ var knownCodes = map[string]bool{
 	"rate_limited": true, "upstream_error": true, "upstream_bad_response": true, "internal_error": true,
 	"maintenance": true, "upstream_unavailable": true, "upstream_timeout": true, "overloaded": true,
 	"store_unavailable": true,
+	"auth_unavailable":  true,
 }
 
 // labelCode returns the label value for a reason code: the code itself

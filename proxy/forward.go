@@ -14,155 +14,6 @@ import (
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
-// isHopHeader reports whether name is a connection-specific field a proxy
-// must not forward (RFC 9110 §7.6.1), as in net/http/httputil's reverse
-// proxy, plus HTTP2-Settings (RFC 9113 §3.2.1).
-func isHopHeader(k []byte) bool {
-	switch len(k) {
-	case 2:
-		return bytes.EqualFold(k, []byte("te"))
-	case 7:
-		return bytes.EqualFold(k, []byte("trailer")) || bytes.EqualFold(k, []byte("upgrade"))
-	case 10:
-		return bytes.EqualFold(k, []byte("connection")) || bytes.EqualFold(k, []byte("keep-alive"))
-	case 14:
-		return bytes.EqualFold(k, []byte("http2-settings"))
-	case 16:
-		return bytes.EqualFold(k, []byte("proxy-connection"))
-	case 17:
-		return bytes.EqualFold(k, []byte("transfer-encoding"))
-	case 18:
-		return bytes.EqualFold(k, []byte("proxy-authenticate"))
-	case 19:
-		return bytes.EqualFold(k, []byte("proxy-authorization"))
-	}
-	return false
-}
-
-// hopNames collects the names of the hop-by-hop fields of a message and
-// of every field named in its Connection header (RFC 9110 §7.6.1), so they
-// can be deleted after the scan. Most messages have none.
-type hopNames struct {
-	buf  [512]byte
-	ends [24]int
-	n    int
-	conn bool
-}
-
-func (hn *hopNames) add(name []byte) {
-	start := 0
-	if hn.n > 0 {
-		start = hn.ends[hn.n-1]
-	}
-	if hn.n < len(hn.ends) && start+len(name) <= len(hn.buf) {
-		hn.ends[hn.n] = start + copy(hn.buf[start:], name)
-		hn.n++
-	}
-}
-
-func (hn *hopNames) collect(keys [][]byte) {
-	for _, k := range keys {
-		if isHopHeader(k) {
-			hn.add(k)
-			hn.conn = hn.conn || bytes.EqualFold(k, []byte("connection"))
-		}
-	}
-}
-
-func (hn *hopNames) addTokens(values [][]byte) {
-	for _, v := range values {
-		for len(v) > 0 {
-			var tok []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				tok, v = v[:i], v[i+1:]
-			} else {
-				tok, v = v, nil
-			}
-			if tok = trimOWS(tok); len(tok) > 0 {
-				hn.add(tok)
-			}
-		}
-	}
-}
-
-func (hn *hopNames) name(i int) []byte {
-	start := 0
-	if i > 0 {
-		start = hn.ends[i-1]
-	}
-	return hn.buf[start:hn.ends[i]]
-}
-
-// dropRequestHopHeaders and dropResponseHopHeaders delete the fields
-// hopNames finds. (Two copies because the header types share no interface
-// that would not move the buffers to the heap.)
-func dropRequestHopHeaders(h *fasthttp.RequestHeader) {
-	var hn hopNames
-	hn.collect(h.PeekKeys())
-	if hn.conn {
-		hn.addTokens(h.PeekAll("Connection"))
-	}
-	for i := 0; i < hn.n; i++ {
-		h.DelBytes(hn.name(i))
-	}
-}
-
-func dropResponseHopHeaders(h *fasthttp.ResponseHeader) {
-	var hn hopNames
-	hn.collect(h.PeekKeys())
-	if hn.conn {
-		hn.addTokens(h.PeekAll("Connection"))
-	}
-	for i := 0; i < hn.n; i++ {
-		h.DelBytes(hn.name(i))
-	}
-}
-
-// gatewayOwned are request fields only the gateway may set: a client
-// cannot pose as an authenticated consumer or a verified certificate.
-var gatewayOwned = [...]string{"x-consumer-id", "x-client-cert-subject"}
-
-// dropGatewayOwned removes every client-sent copy of a gateway-owned field,
-// in any case and with "_" for "-" (some servers and CGI-style frameworks
-// read X_Consumer_Id as X-Consumer-Id).
-func dropGatewayOwned(h *fasthttp.RequestHeader) {
-	var found [4][64]byte
-	var lens [4]int
-	n := 0
-	for k := range h.All() {
-		if n < len(found) && len(k) <= 64 && isGatewayOwned(k) {
-			lens[n] = copy(found[n][:], k)
-			n++
-		}
-	}
-	for i := 0; i < n; i++ {
-		h.DelBytes(found[i][:lens[i]])
-	}
-	if n == len(found) {
-		dropGatewayOwned(h) // more copies than one pass holds
-	}
-}
-
-func isGatewayOwned(k []byte) bool {
-	for _, name := range gatewayOwned {
-		if len(k) != len(name) {
-			continue
-		}
-		same := true
-		for i := 0; i < len(k) && same; i++ {
-			c := k[i] | 0x20
-			if k[i] == '_' {
-				c = '-'
-			}
-			same = c == name[i]
-		}
-		if same {
-			return true
-		}
-	}
-	return false
-}
-
 var (
 	hdrXFF        = []byte("X-Forwarded-For")
 	hdrXFProto    = []byte("X-Forwarded-Proto")
@@ -183,17 +34,9 @@ func (r *request) forward() bool {
 	h := &req.Header
 	pool := r.route.upstream
 
-	dropRequestHopHeaders(h)
+	dropConnectionOptions(h, false)
 	h.DelBytes(hdrExpect)
-	dropGatewayOwned(h)
-	r.setForwardedHeaders()
-	h.SetBytesKV(hdrRequestID, r.reqID())
-	if r.identity != nil {
-		h.Set("X-Consumer-Id", r.identity.ID)
-	}
-	if r.certSubject != "" {
-		h.Set("X-Client-Cert-Subject", r.certSubject)
-	}
+	r.setForwardingFields()
 	if !r.route.cfg.ForwardAuthorization {
 		h.Del("Authorization")
 	}
@@ -207,12 +50,33 @@ func (r *request) forward() bool {
 	h.SetRequestURIBytes(u)
 	req.SetRequestURIBytes(u)
 
+	body, ok := r.prepareBody()
+	if !ok {
+		return true
+	}
+	r.upBody = body
+
 	t0 := time.Now()
 	r.forwarded = true
-	res := pool.Do(req, &ctx.Response, t0.Add(pool.Timeout()))
+	up := fasthttp.AcquireResponse()
+	up.StreamBody = true
+	res := pool.Do(req, up, t0.Add(pool.Timeout()))
 	r.upstreamNs = time.Since(t0)
 	if res.Target != nil {
 		r.target = res.Target.URL
+	}
+	if body != nil && body.err != nil {
+		// The client's body failed (too large, cut, malformed) while it
+		// streamed: the upstream request was aborted, no response started.
+		fasthttp.ReleaseResponse(up)
+		r.failBodyRead(body.err)
+		r.settleClaim(upstream.Unavailable)
+		return true
+	}
+	if res.Outcome == upstream.OK {
+		res.Outcome = r.takeResponse(up)
+	} else {
+		fasthttp.ReleaseResponse(up)
 	}
 	switch res.Outcome {
 	case upstream.Unavailable:
@@ -229,41 +93,6 @@ func (r *request) forward() bool {
 	}
 	r.settleClaim(res.Outcome)
 	return true
-}
-
-// setForwardedHeaders sets X-Forwarded-For, -Proto and -Host. Values a
-// client sent are believed only from a peer in trusted_proxies; from any
-// other peer they are replaced, so a client cannot spoof its address.
-func (r *request) setForwardedHeaders() {
-	h := &r.ctx.Request.Header
-	peer := peerAddr(r.ctx)
-	trusted := false
-	for _, p := range r.rt.trusted {
-		if p.Contains(peer) {
-			trusted = true
-			break
-		}
-	}
-	var buf [256]byte
-	b := buf[:0]
-	if trusted {
-		for _, v := range h.PeekAll("X-Forwarded-For") {
-			b = append(b, v...)
-			b = append(b, ", "...)
-		}
-	}
-	b = peer.AppendTo(b)
-	h.SetBytesKV(hdrXFF, b)
-	if !trusted || len(h.PeekBytes(hdrXFProto)) == 0 {
-		if r.ctx.IsTLS() {
-			h.SetBytesV("X-Forwarded-Proto", []byte("https"))
-		} else {
-			h.SetBytesV("X-Forwarded-Proto", []byte("http"))
-		}
-	}
-	if !trusted || len(h.PeekBytes(hdrXFHost)) == 0 {
-		h.SetBytesKV(hdrXFHost, h.Host())
-	}
 }
 
 // peerAddr is the socket peer's address, IPv4-mapped addresses unmapped.
@@ -289,7 +118,7 @@ func (r *request) normalizeResponse() {
 	switch {
 	case code == "":
 		r.status = from
-	case to == from && r.rt.cfg.Errors.KeepUpstreamJSON && from < 500 && isJSONBody(resp):
+	case to == from && r.rt.cfg.Errors.KeepUpstreamJSON && from < 500 && !r.bodyTooLong && isJSONBody(resp):
 		// The upstream API's own error: kept as is, so field-level
 		// details reach the client.
 		r.status, r.code = from, "upstream_json"

@@ -37,12 +37,14 @@ import (
 
 // runtime is one loaded configuration, compiled for the request path.
 type runtime struct {
-	cfg     *config.Config
-	routes  *routeTable
-	pools   map[string]*upstream.Pool
-	table   *contract.Table
-	typeURL string
-	trusted []netip.Prefix
+	cfg       *config.Config
+	routes    *routeTable
+	pools     map[string]*upstream.Pool
+	table     *contract.Table
+	typeURL   string
+	trusted   []netip.Prefix
+	maxBody   int64 // the largest max_body_bytes of the server and any route
+	maxStored int64 // [idempotency] max_stored_response
 
 	idemMode    idempotency.Mode
 	idemMethods []string
@@ -52,14 +54,16 @@ type runtime struct {
 	maintenanceRetry int
 	challenge        []byte // Bearer realm="…"
 	tokens           *auth.Tokens
+	jwt              *auth.JWT // nil without [[auth.jwt]]
 }
 
 // compile builds a runtime for cfg. Upstream pools take over the health
 // and ejection state of prev's pools of the same name, so a reload does not
 // put an ejected target back into rotation. On error, the pools built so
 // far are closed (their health checkers stop).
-func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, err error) {
-	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies}
+func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth.TokenCache) (_ *runtime, err error) {
+	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies,
+		maxBody: int64(cfg.Server.MaxBodyBytes), maxStored: int64(cfg.Idempotency.MaxStoredResponse)}
 	defer func() {
 		if err != nil {
 			rt.close()
@@ -85,6 +89,10 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 		if err != nil {
 			return nil, err
 		}
+		if r.maxBody == 0 {
+			r.maxBody = int64(cfg.Server.MaxBodyBytes)
+		}
+		rt.maxBody = max(rt.maxBody, r.maxBody)
 		routes = append(routes, r)
 	}
 	if rt.routes, err = newRouteTable(routes); err != nil {
@@ -98,6 +106,13 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger) (_ *runtime, e
 	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
 	rt.challenge = auth.AppendChallenge(nil, cfg.Auth.Realm)
 	rt.tokens = cfg.Tokens
+	var prevJWT *auth.JWT
+	if prev != nil {
+		prevJWT = prev.jwt
+	}
+	if rt.jwt, err = auth.NewJWT(config.JWTIssuers(cfg), auth.JWTOptions{Cache: jwtCache, Previous: prevJWT, Log: log}); err != nil {
+		return nil, fmt.Errorf("auth.jwt: %w", err)
+	}
 	return rt, nil
 }
 
@@ -116,6 +131,7 @@ func (rt *runtime) close() {
 	for _, p := range rt.pools {
 		p.Close()
 	}
+	rt.jwt.Close()
 }
 
 // Gateway serves the contract in front of the configured upstreams.
@@ -138,6 +154,8 @@ type Gateway struct {
 
 	backend      string
 	redisTimeout time.Duration
+	memoryBudget config.Size      // store.memory_budget at start
+	jwtCache     *auth.TokenCache // verified JWTs; nil until [[auth.jwt]] is configured
 
 	tls *tlsconf.Server // nil without a TLS listener
 
@@ -145,6 +163,9 @@ type Gateway struct {
 
 	observer      Observer
 	limitObserver LimitObserver
+
+	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
+	tunnels      atomic.Int64  // open WebSocket tunnels
 }
 
 // idemMethod reports whether method is in [idempotency].methods.
@@ -166,17 +187,46 @@ func idemConfig(cfg *config.Config) idempotency.Config {
 		LockTimeout:       cfg.Idempotency.LockTimeout.D(),
 		MaxStoredResponse: int(cfg.Idempotency.MaxStoredResponse),
 		OnReuse:           mode,
-		MemoryBudget:      int64(cfg.Store.MemoryBudget) / 2,
+		MemoryBudget:      int64(cfg.Store.MemoryBudget)/2 - jwtShare(cfg),
 	}
+}
+
+// jwtShare is the part of store.memory_budget that holds verified JWTs
+// when [[auth.jwt]] issuers are configured: one sixteenth, taken from the
+// idempotency half.
+func jwtShare(cfg *config.Config) int64 {
+	if len(cfg.Auth.JWT) == 0 {
+		return 0
+	}
+	return int64(cfg.Store.MemoryBudget) / 16
+}
+
+// tokenCache returns the verified-JWT cache, made on first need (a config
+// with [[auth.jwt]]); memory_budget is read at start only, so its size
+// never changes.
+func (g *Gateway) tokenCache(cfg *config.Config) (*auth.TokenCache, error) {
+	if g.jwtCache != nil || len(cfg.Auth.JWT) == 0 {
+		return g.jwtCache, nil
+	}
+	c, err := auth.NewTokenCache(int64(g.memoryBudget) / 16)
+	if err != nil {
+		return nil, err
+	}
+	g.jwtCache = c
+	return c, nil
 }
 
 // New compiles cfg and builds the server (not yet listening).
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
-	rt, err := compile(cfg, nil, log)
+	g := &Gateway{log: log, now: time.Now, memoryBudget: cfg.Store.MemoryBudget}
+	cache, err := g.tokenCache(cfg)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: log, now: time.Now}
+	rt, err := compile(cfg, nil, log, cache)
+	if err != nil {
+		return nil, err
+	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("seeding request ids: %w", err)
@@ -206,7 +256,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		IdleTimeout:  s.IdleTimeout.D(),
 		// The whole request head must fit the read buffer; a larger one is
 		// fasthttp's ErrSmallBuffer, answered 400 header_too_large.
-		ReadBufferSize:               int(s.MaxHeaderBytes),
+		ReadBufferSize: int(s.MaxHeaderBytes),
+		// Every body streams (README "Streaming"): the handler decides
+		// how much of it to hold, and enforces each route's
+		// max_body_bytes (body.go).
+		StreamRequestBody:            true,
 		MaxRequestBodySize:           int(s.MaxBodyBytes),
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
@@ -223,7 +277,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 // sizes) take effect at the next start.
 func (g *Gateway) Reload(cfg *config.Config) error {
 	old := g.rt.Load()
-	rt, err := compile(cfg, old, g.log)
+	cache, err := g.tokenCache(cfg)
+	if err != nil {
+		return err
+	}
+	rt, err := compile(cfg, old, g.log, cache)
 	if err != nil {
 		return err
 	}
@@ -238,7 +296,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	// theirs. A pair that does not load leaves the running one in place
 	// and fails the whole reload, like any bad config.
 	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
-		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, time.Now()); err != nil {
+		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
 			rt.close()
 			return fmt.Errorf("TLS listener: %w", err)
 		}
@@ -256,6 +314,10 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	go old.close()
 	return nil
 }
+
+// AuthReady reports whether every [[auth.jwt]] issuer has a JWK Set (nil
+// when it does, or when none is configured), for /readyz.
+func (g *Gateway) AuthReady() error { return g.rt.Load().jwt.Ready() }
 
 // Config returns the running configuration.
 func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
@@ -275,6 +337,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.server.ShutdownWithContext(ctx)
 	g.rt.Load().close()
+	g.jwtCache.Close()
 	if g.redis != nil {
 		_ = g.redis.Close()
 	}
@@ -289,8 +352,23 @@ func (g *Gateway) Inflight() int64 { return g.inflight.Load() }
 
 type slogPrinter struct{ l *slog.Logger }
 
+// Printf logs a message of fasthttp's. Errors and strings among its
+// arguments are replaced by their kind: a parse error's text quotes the
+// bytes it refused, which may be an Authorization or X-Org-Token line
+// (README.md "Security notes"). Addresses and numbers are kept.
 func (p slogPrinter) Printf(format string, args ...any) {
-	p.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+	safe := make([]any, len(args))
+	for i, a := range args {
+		switch a.(type) {
+		case error:
+			safe[i] = "<error>"
+		case string, []byte:
+			safe[i] = "<redacted>"
+		default:
+			safe[i] = a
+		}
+	}
+	p.l.Warn(fmt.Sprintf(format, safe...), "component", "fasthttp")
 }
 
 func policyList(cfg *config.Config) []*limiter.Policy {

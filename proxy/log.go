@@ -47,16 +47,16 @@ func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
 	r := request{g: g, rt: g.rt.Load(), ctx: ctx, start: g.now()}
 	r.negotiated = true // the head may be half parsed: no Accept to trust
 	r.setRequestIDFresh()
-	code, detail := contract.CodeMalformedRequest, "The request is not valid HTTP/1.1"
+	code, detail, kind := contract.CodeMalformedRequest, "The request is not valid HTTP/1.1", "malformed"
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
 	switch {
 	case errors.As(err, &small):
-		code, detail = contract.CodeHeaderTooLarge, "The request header is larger than the gateway accepts"
+		code, detail, kind = contract.CodeHeaderTooLarge, "The request header is larger than the gateway accepts", "header_too_large"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		code, detail = contract.CodeBodyTooLarge, "The request body is larger than the gateway accepts"
+		code, detail, kind = contract.CodeBodyTooLarge, "The request body is larger than the gateway accepts", "body_too_large"
 	case errors.As(err, &ne) && ne.Timeout():
-		detail = "The request was not received in time"
+		detail, kind = "The request was not received in time", "timeout"
 	}
 	ctx.Response.Reset()
 	r.fail(contract.StatusBadRequest, code, detail, 0)
@@ -67,7 +67,9 @@ func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
 			slog.Int("status", r.status),
 			slog.String("code", r.code),
 			slog.String("client", peerAddr(ctx).String()),
-			slog.String("error", err.Error()),
+			// The kind only: fasthttp's error text quotes the offending
+			// bytes, which may be an Authorization or X-Org-Token line.
+			slog.String("error", kind),
 		)
 	}
 }

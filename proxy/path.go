@@ -13,11 +13,15 @@ import "errors"
 //   - a raw "\", control character, space or non-ASCII byte is refused;
 //   - duplicate slashes are collapsed;
 //   - dot segments are removed (RFC 3986 §5.2.4), also when they were
-//     spelled %2E; ".." never climbs above the root.
+//     spelled %2E; ".." never climbs above the root;
+//   - a segment "." or ".." followed by ";" ("/..;/") is refused: some
+//     servers drop the path parameter (RFC 3986 §3.3) and then read a dot
+//     segment that was not removed here.
 
 var (
 	errBadPath     = errors.New("the request path is not a valid URI path")
 	errEncodedPath = errors.New("the request path contains an encoded slash, backslash or NUL")
+	errDotParam    = errors.New("a dot segment of the request path has a parameter")
 )
 
 func unhex(c byte) (byte, bool) {
@@ -119,6 +123,11 @@ func normalizePath(dst, p []byte) ([]byte, error) {
 		}
 		if !pathChar(c) {
 			return dst[:start], errBadPath
+		}
+		if c == ';' {
+			if seg := dst[segStart:]; len(seg) > 0 && len(seg) <= 2 && seg[0] == '.' && seg[len(seg)-1] == '.' {
+				return dst[:start], errDotParam
+			}
 		}
 		dst = append(dst, c)
 	}

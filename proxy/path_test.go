@@ -1,6 +1,9 @@
 package proxy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormalizePath(t *testing.T) {
 	cases := []struct {
@@ -33,6 +36,11 @@ func TestNormalizePath(t *testing.T) {
 		{"control refused", "/v1/\x01", "", errBadPath},
 		{"relative refused", "v1/assets", "", errBadPath},
 		{"empty refused", "", "", errBadPath},
+		{"dotdot with a parameter refused", "/public/..;/private", "", errDotParam},
+		{"dot with a parameter refused", "/public/.;x/private", "", errDotParam},
+		{"encoded dotdot with a parameter refused", "/public/%2e%2E;/private", "", errDotParam},
+		{"dotdot parameter at the end refused", "/public/..;", "", errDotParam},
+		{"parameter after a name kept", "/v1/a..;b/c.;d", "/v1/a..;b/c.;d", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,7 +59,7 @@ func TestNormalizePath(t *testing.T) {
 // with "/", has no "//", no dot segment, nothing that decodes to a
 // separator, and normalizing it again changes nothing.
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/", "/v1/assets", "//a/../b/./c", "/%2e%2e/x", "/a%2Fb", "/a%zz", "/v1/a%3fb", "/..%2f..", "/\\x"} {
+	for _, s := range []string{"/", "/v1/assets", "//a/../b/./c", "/%2e%2e/x", "/a%2Fb", "/a%zz", "/v1/a%3fb", "/..%2f..", "/\\x", "/public/..;/private", "/a/.;/b", "/%2e%2e;x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -75,6 +83,10 @@ func FuzzNormalizePath(f *testing.F) {
 		for _, seg := range splitSegments(s) {
 			if seg == "." || seg == ".." {
 				t.Fatalf("%q -> %q: dot segment left", in, s)
+			}
+			// A server that drops path parameters must not find one either.
+			if p, _, ok := strings.Cut(seg, ";"); ok && (p == "." || p == "..") {
+				t.Fatalf("%q -> %q: dot segment with a parameter left", in, s)
 			}
 		}
 	})

@@ -58,6 +58,18 @@ type request struct {
 	target     string
 	upstreamNs time.Duration
 
+	// The request body (body.go): read (whole or prefetched), consumed in
+	// full, or streaming to the upstream through upBody.
+	bodyRead   bool
+	bodyDone   bool
+	bodyFailed bool
+	upBody     *reqBody
+	// The response (stream.go): an error body too long to judge, a
+	// streamed body, and a streamed one an idempotency record cannot keep.
+	bodyTooLong bool
+	streamed    bool
+	unstored    bool
+
 	pathBuf [1024]byte
 }
 
@@ -110,6 +122,13 @@ func (g *Gateway) finish(r *request) {
 	// A claim still held here (a panic mid-request) has an unknown outcome.
 	r.settleClaim(upstream.Timeout)
 	r.decorate()
+	if r.bodyUnread() {
+		r.lingerClose()
+	}
+	if r.upBody != nil {
+		r.upBody.release()
+		r.upBody = nil
+	}
 	g.inflight.Add(-1)
 	if g.observer != nil {
 		g.observe(r)

@@ -42,10 +42,18 @@ type route struct {
 	sunset      []byte // IMF-fixdate (RFC 8594 §3)
 	sunsetAt    time.Time
 	sunsetLink  []byte // `<url>; rel="sunset"`
+
+	maxBody   int64 // max_body_bytes, [server]'s when the route sets none
+	websocket bool
+	wsIdle    time.Duration
 }
 
 func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies map[string]*limiter.Policy) (*route, error) {
-	r := &route{cfg: rc, name: rc.Path, upstream: pools[rc.Upstream], strip: rc.StripPrefix}
+	r := &route{cfg: rc, name: rc.Path, upstream: pools[rc.Upstream], strip: rc.StripPrefix,
+		maxBody: int64(rc.MaxBodyBytes), websocket: rc.Websocket, wsIdle: rc.WebsocketIdleTimeout.D()}
+	if r.websocket && r.wsIdle <= 0 {
+		return nil, fmt.Errorf("route %q: websocket_idle_timeout must be positive, e.g. \"60s\"", rc.Path)
+	}
 	if r.upstream == nil && rc.Upstream != "" {
 		return nil, fmt.Errorf("route %q: unknown upstream %q", rc.Path, rc.Upstream)
 	}

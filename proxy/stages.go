@@ -65,6 +65,12 @@ func (r *request) checkMessage() bool {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "The request has both Content-Length and Transfer-Encoding", 0)
 		return false
 	}
+	if p := checkHead(h.RawHeaders()); p != headOK {
+		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, p.detail(), 0)
+		return false
+	}
+	// Before any later stage reads a header (see message.go).
+	dropConnectionOptions(h, true)
 	target := h.RequestURI()
 	if len(target) > 0 && target[0] != '/' {
 		rest, ok := absoluteFormPath(target)
@@ -98,13 +104,17 @@ func (r *request) checkMessage() bool {
 	} else {
 		r.pathLong = append([]byte(nil), norm...) // a path longer than 1 KiB
 	}
-	return true
+	// No route takes more than the largest max_body_bytes (the route's
+	// own limit is checked once it is known, in checkRoute).
+	return r.checkBodyLength(r.rt.maxBody)
 }
 
 func errDetail(err error) string {
 	switch err {
 	case errEncodedPath:
 		return "The request path contains an encoded slash, backslash or NUL"
+	case errDotParam:
+		return "A dot segment of the request path has a parameter (\"..;\")"
 	}
 	return "The request path is not a valid URI path"
 }
@@ -174,6 +184,9 @@ func (r *request) checkRoute() bool {
 		return false
 	}
 	r.route = rt
+	if !r.checkBodyLength(rt.maxBody) {
+		return false
+	}
 	if rt.gone(r.start) {
 		r.fail(contract.StatusGone, contract.CodeEndpointGone, "", 0)
 		return false
@@ -235,6 +248,7 @@ func (r *request) decorate() {
 	h := &r.ctx.Response.Header
 	h.SetBytesKV(hdrRequestID, r.reqID())
 	r.rateLimitHeaders()
+	r.ensureChallengeAndRetry()
 	rt := r.route
 	if rt == nil {
 		return

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/sha256"
 	"errors"
 
 	"github.com/cobaltgw/cobaltgw/auth"
@@ -44,16 +45,39 @@ func (r *request) refuseNoCert() bool {
 	return false
 }
 
-// bearer reads the Authorization header and looks its token up: the
-// identity (nil when the token is unknown or not a Bearer token) and how
-// the header parsed.
+// bearer reads the Authorization header and looks its token up without
+// verifying anything: a static token, or a JWT verified before and still
+// cached. It returns the identity (nil when unknown or not a Bearer token)
+// and how the header parsed. Token-keyed limits on routes without auth
+// use it, so an unauthenticated route never pays for a signature check.
 func (r *request) bearer() (*auth.Identity, auth.ParseResult) {
+	id, res, _, _ := r.authenticate(false)
+	return id, res
+}
+
+// authenticate looks the Bearer token up: the static tokens first (by
+// SHA-256), then, for a token shaped as a JWS, the [[auth.jwt]] issuers
+// (cached by the same digest). With verify false only the cache is asked.
+// A JWT that fails gets f, the failed check; retryAfter goes with
+// auth.JWTUnavailable (503 auth_unavailable).
+func (r *request) authenticate(verify bool) (id *auth.Identity, res auth.ParseResult, f auth.Failure, retryAfter int) {
 	tok, res := auth.ParseAuthorization(r.ctx.Request.Header.PeekAll("Authorization"))
 	if res != auth.ParseOK {
-		return nil, res
+		return nil, res, auth.JWTOK, 0
 	}
-	id, _ := r.rt.tokens.Lookup(tok)
-	return id, res
+	d := sha256.Sum256(tok)
+	if id, ok := r.rt.tokens.LookupDigest(&d); ok {
+		return id, res, auth.JWTOK, 0
+	}
+	if r.rt.jwt == nil || !auth.IsJWS(tok) {
+		return nil, res, auth.JWTOK, 0
+	}
+	if !verify {
+		id, _ := r.rt.jwt.Cached(&d)
+		return id, res, auth.JWTOK, 0
+	}
+	id, f, retryAfter = r.rt.jwt.Verify(tok, &d)
+	return id, res, f, retryAfter
 }
 
 // checkAuth is stage 7: authentication (401) and authorization (403) on a
@@ -68,7 +92,7 @@ func (r *request) checkAuth() bool {
 	h := &r.ctx.Request.Header
 	realm := r.rt.cfg.Auth.Realm
 	var buf [256]byte
-	id, res := r.bearer()
+	id, res, jwtFail, retryAfter := r.authenticate(true)
 	switch res {
 	case auth.ParseMissing:
 		h := &r.ctx.Response.Header
@@ -79,7 +103,17 @@ func (r *request) checkAuth() bool {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "The request has more than one Authorization header", 0)
 		return false
 	}
-	if id == nil {
+	switch {
+	case jwtFail == auth.JWTUnavailable:
+		r.fail(contract.StatusServiceUnavailable, contract.CodeAuthUnavailable, jwtFail.Detail(), retryAfter)
+		return false
+	case jwtFail != auth.JWTOK:
+		// A JWT that failed a check: the challenge names the check
+		// (error_description), never the token.
+		r.ctx.Response.Header.SetBytesKV(hdrWWWAuth, auth.AppendInvalidTokenDescChallenge(buf[:0], realm, jwtFail.Description()))
+		r.fail(contract.StatusUnauthorized, contract.CodeInvalidToken, jwtFail.Detail(), 0)
+		return false
+	case id == nil:
 		r.ctx.Response.Header.SetBytesKV(hdrWWWAuth, auth.AppendInvalidTokenChallenge(buf[:0], realm))
 		r.fail(contract.StatusUnauthorized, contract.CodeInvalidToken, "", 0)
 		return false
@@ -118,6 +152,9 @@ func (r *request) checkBody() bool {
 	s := r.route.cfg.Schema
 	if s == nil {
 		return r.paramViolations(pv)
+	}
+	if !r.readWholeBody() {
+		return false
 	}
 	req := &r.ctx.Request
 	body := req.Body()

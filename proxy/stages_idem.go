@@ -37,6 +37,10 @@ func (r *request) checkIdempotency() bool {
 	// keep it: one allocation, on idempotent requests only. Its spare
 	// capacity then holds the copy of the path that the fingerprint hash
 	// needs (its inputs escape), so the request state stays on the stack.
+	// The fingerprint hashes the body: it is read whole (README "Streaming").
+	if !r.readWholeBody() {
+		return false
+	}
 	path := r.normPath()
 	buf := make([]byte, 0, 160+len(key)+len(rt.name)+len(path))
 	var scope []byte
@@ -106,7 +110,14 @@ func (r *request) settleClaim(outcome upstream.Outcome) {
 	switch {
 	case outcome == upstream.OK:
 		resp := &r.ctx.Response
-		rec := idempotency.Response{Status: resp.StatusCode(), Body: resp.Body()}
+		rec := idempotency.Response{Status: resp.StatusCode()}
+		if r.streamed {
+			// A streamed body is not in memory; past max_stored_response
+			// the record keeps status and headers only, and a replay is 409.
+			rec.Unstored = r.unstored
+		} else {
+			rec.Body = resp.Body()
+		}
 		var hs [16]idempotency.Header
 		rec.Headers = hs[:0]
 		for k, v := range resp.Header.All() {

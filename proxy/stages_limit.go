@@ -38,7 +38,7 @@ func (r *request) checkLimitsPost() bool {
 	switch {
 	case r.identity != nil:
 		r.limSubject.Token = stringBytes(r.identity.ID)
-	case r.rt.tokens != nil:
+	case r.rt.tokens != nil || r.rt.jwt != nil:
 		if id, _ := r.bearer(); id != nil {
 			r.limSubject.Token = stringBytes(id.ID)
 		}

@@ -5,8 +5,11 @@
 //
 // The model: Compile reads and compiles a schema file once, at config load;
 // the *Schema is immutable and safe for concurrent use, and is replaced, not
-// changed, on reload. Validate decodes a body once and validates the decoded
-// value. A body is JSON when it is one RFC 8259 JSON text encoded in UTF-8
+// changed, on reload. Validate first runs a fast path that can only prove a
+// body valid (fast.go: a program translated from the compiled schema, run
+// over the body's tokens without allocating); every other body is decoded
+// once and the decoded value validated by the library, which produces the
+// violations. A body is JSON when it is one RFC 8259 JSON text encoded in UTF-8
 // (§8.1), with nothing but whitespace after it and no object that repeats a
 // member name (RFC 8259 §4 leaves duplicates to the parser; an upstream that
 // keeps the first of two members while the gateway validated the last would
@@ -55,6 +58,7 @@ type Violation struct {
 type Schema struct {
 	path string
 	sch  *jsonschema.Schema
+	fast *fnode // nil: every body takes the library's path (see fast.go)
 }
 
 // Path returns the file the schema was compiled from, as given to Compile.
@@ -91,7 +95,17 @@ func Compile(path string) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("body schema %s: %w", path, err)
 	}
-	return &Schema{path: path, sch: sch}, nil
+	return New(path, sch), nil
+}
+
+// New wraps a schema compiled elsewhere with the library (an OpenAPI
+// document's, say) so that Validate checks bodies against it with the same
+// rules, messages and fast path as a compiled body_schema file. name is
+// what Path returns and what errors about the schema itself name. The
+// numbers of the schema document are expected as the library's decoder
+// leaves them (json.Number) or as Go numbers.
+func New(name string, sch *jsonschema.Schema) *Schema {
+	return &Schema{path: name, sch: sch, fast: compileFast(sch)}
 }
 
 // decodeSchemaFile decodes the schema document with the same rules as a
@@ -127,6 +141,11 @@ var printer = message.NewPrinter(language.English)
 // it, and nil, nil when it passes. Any other error is the schema's fault, not
 // the client's (500).
 func (s *Schema) Validate(body []byte) (violations []Violation, err error) {
+	// Most bodies are valid: prove that without decoding into maps; any
+	// other answer takes the library's path below (fast.go).
+	if s.fast != nil && s.fast.fastValid(body) {
+		return nil, nil
+	}
 	v, err := decode(body)
 	if err != nil {
 		return nil, err

@@ -87,21 +87,33 @@ func ClientAuth(mode string) tls.ClientAuthType {
 type Server struct {
 	cert      atomic.Pointer[tls.Certificate]
 	clientCAs atomic.Pointer[x509.CertPool]
-	auth      tls.ClientAuthType
+	auth      atomic.Int32 // tls.ClientAuthType
 }
+
+// ErrClientAuthWithoutCA refuses client certificate verification without
+// tls_client_ca: Go would verify against the system roots, which trust
+// any certificate a public CA issued.
+var ErrClientAuthWithoutCA = errors.New("tls_client_auth is on but tls_client_ca is empty; the system roots must never verify client certificates")
 
 // NewServer loads the listener's certificate and, when clientCA is set,
 // the pool that verifies client certificates.
 func NewServer(certFile, keyFile, clientCA, clientAuth string, now time.Time) (*Server, error) {
-	s := &Server{auth: ClientAuth(clientAuth)}
-	if err := s.Reload(certFile, keyFile, clientCA, now); err != nil {
+	s := &Server{}
+	if err := s.Reload(certFile, keyFile, clientCA, clientAuth, now); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Reload loads new files; on error the running certificate stays.
-func (s *Server) Reload(certFile, keyFile, clientCA string, now time.Time) error {
+// Reload loads new files and the client certificate policy; on error the
+// running certificate, CA pool and policy all stay. A policy that verifies
+// client certificates without a CA bundle is refused
+// (ErrClientAuthWithoutCA).
+func (s *Server) Reload(certFile, keyFile, clientCA, clientAuth string, now time.Time) error {
+	auth := ClientAuth(clientAuth)
+	if auth != tls.NoClientCert && clientCA == "" {
+		return ErrClientAuthWithoutCA
+	}
 	cert, _, err := LoadPair(certFile, keyFile, now)
 	if err != nil {
 		return err
@@ -114,6 +126,7 @@ func (s *Server) Reload(certFile, keyFile, clientCA string, now time.Time) error
 	}
 	s.cert.Store(&cert)
 	s.clientCAs.Store(pool)
+	s.auth.Store(int32(auth))
 	return nil
 }
 
@@ -134,7 +147,7 @@ func (s *Server) Config() *tls.Config {
 		c.GetConfigForClient = nil
 		cert := s.cert.Load()
 		c.Certificates = []tls.Certificate{*cert}
-		c.ClientAuth = s.auth
+		c.ClientAuth = tls.ClientAuthType(s.auth.Load())
 		c.ClientCAs = s.clientCAs.Load()
 		return c, nil
 	}
@@ -165,8 +178,11 @@ func Upstream(caFile, serverName, certFile, keyFile string, insecure bool, now t
 
 // Subject describes a verified client certificate for policies and the
 // upstream's X-Client-Cert-Subject: "CN=<common name>" followed by its
-// DNS, email and URI SANs, e.g. "CN=svc-a;DNS=svc-a.internal". It is ""
-// when no certificate was verified.
+// DNS, email and URI SANs, e.g. "CN=svc-a;DNS=svc-a.internal". Inside each
+// value, a backslash, ";", "=" and "," are escaped with a backslash, so a
+// crafted common name "x;DNS=admin.internal" reads `CN=x\;DNS\=admin.internal`
+// and cannot imitate a SAN (README.md "Security notes"). It is "" when no
+// certificate was verified.
 func Subject(state *tls.ConnectionState) string {
 	if state == nil || len(state.VerifiedChains) == 0 || len(state.PeerCertificates) == 0 {
 		return ""
@@ -174,20 +190,33 @@ func Subject(state *tls.ConnectionState) string {
 	leaf := state.PeerCertificates[0]
 	var b strings.Builder
 	b.WriteString("CN=")
-	b.WriteString(leaf.Subject.CommonName)
+	writeEscaped(&b, leaf.Subject.CommonName)
 	for _, d := range leaf.DNSNames {
 		b.WriteString(";DNS=")
-		b.WriteString(d)
+		writeEscaped(&b, d)
 	}
 	for _, e := range leaf.EmailAddresses {
 		b.WriteString(";EMAIL=")
-		b.WriteString(e)
+		writeEscaped(&b, e)
 	}
 	for _, u := range leaf.URIs {
 		b.WriteString(";URI=")
-		b.WriteString(u.String())
+		writeEscaped(&b, u.String())
 	}
 	return sanitize(b.String())
+}
+
+// writeEscaped writes v with its separators escaped (see Subject).
+func writeEscaped(b *strings.Builder, v string) {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\', ';', '=', ',':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
 }
 
 // sanitize keeps the subject a safe header value: printable ASCII only.

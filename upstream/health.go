@@ -107,7 +107,9 @@ func (p *Pool) observe(t *Target, o Outcome, err error, resp *fasthttp.Response,
 		return
 	case o == OK:
 		msg = "status " + strconv.Itoa(resp.StatusCode())
-	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrBodyTooLarge):
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrBodyTooLarge), errors.Is(err, ErrRequestBody):
+		// Busy, or the client's body failed (too large, cut, malformed):
+		// nothing the target did.
 		return
 	default:
 		msg = err.Error()

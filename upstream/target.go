@@ -72,7 +72,10 @@ func newTarget(cfg config.Upstream, raw string, tc *tls.Config) (*Target, error)
 	hc := &fasthttp.HostClient{
 		Addr: addr,
 		Name: "", // no User-Agent of our own; the client's is forwarded
-		Dial: dialFunc(connectTimeout, ttc),
+		// Every read and write on a request connection gets `timeout` from
+		// its start: the timeout bounds the wait for the response head and
+		// each silence in a streamed body, not the whole transfer.
+		Dial: dialFunc(connectTimeout, ttc, cfg.Timeout.D()),
 		// fasthttp never opens more than MaxConns and parks a request that
 		// finds them all busy for at most MaxConnWaitTimeout, then answers
 		// ErrNoFreeConns (→ Unavailable): the wait is bounded in time, never
@@ -95,7 +98,7 @@ func newTarget(cfg config.Upstream, raw string, tc *tls.Config) (*Target, error)
 	checkTimeout := min(connectTimeout, cfg.HealthTimeout.D())
 	chk := &fasthttp.HostClient{
 		Addr:                      addr,
-		Dial:                      dialFunc(checkTimeout, ttc),
+		Dial:                      dialFunc(checkTimeout, ttc, 0),
 		MaxConns:                  1,
 		ReadBufferSize:            4 << 10,
 		NoDefaultUserAgentHeader:  true,
@@ -128,13 +131,20 @@ var dialer = &fasthttp.TCPDialer{DNSCacheDuration: time.Minute}
 
 // dialFunc connects (IPv4 or IPv6) within timeout and, for TLS targets,
 // completes the handshake within the same bound. Every failure is a
-// *dialError.
-func dialFunc(timeout time.Duration, tc *tls.Config) fasthttp.DialFunc {
+// *dialError. With idle > 0 the connection is an idleConn, armed once
+// connected.
+func dialFunc(timeout time.Duration, tc *tls.Config, idle time.Duration) fasthttp.DialFunc {
 	return func(addr string) (net.Conn, error) {
 		start := time.Now()
 		c, err := dialer.DialDualStackTimeout(addr, timeout)
 		if err != nil {
 			return nil, &dialError{err}
+		}
+		var ic *idleConn
+		if idle > 0 {
+			ic = &idleConn{Conn: c, idle: idle}
+			c = ic
+			defer func() { ic.armed = true }()
 		}
 		if tc == nil {
 			return c, nil
@@ -148,6 +158,57 @@ func dialFunc(timeout time.Duration, tc *tls.Config) fasthttp.DialFunc {
 		_ = c.SetDeadline(time.Time{})
 		return tl, nil
 	}
+}
+
+// idleConn, once armed, moves its read (write) deadline to now + idle
+// before every read (write), so a transfer that keeps moving is never cut
+// while a silence of idle is. The deadlines fasthttp sets itself (the
+// absolute one of DoDeadline) are ignored once armed: the idle bound covers
+// the wait for the response head, and a streamed body outlives any
+// absolute deadline (README "Streaming").
+type idleConn struct {
+	net.Conn
+	idle  time.Duration
+	armed bool
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if c.armed {
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if c.armed {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *idleConn) SetReadDeadline(t time.Time) error {
+	if c.armed {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *idleConn) SetWriteDeadline(t time.Time) error {
+	if c.armed {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *idleConn) SetDeadline(t time.Time) error {
+	if c.armed {
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 // loadTLS builds the TLS settings the upstream's https targets share

@@ -84,8 +84,14 @@ func (o Outcome) Reached() bool { return o != Unavailable }
 var ErrNoTarget = errors.New("upstream: no target in rotation")
 
 // MaxResponseBody bounds a buffered upstream response; a larger one is a
-// bad response (500) rather than unbounded memory.
+// bad response (500) rather than unbounded memory. The proxy streams its
+// responses (Response.StreamBody), to which the bound does not apply.
 const MaxResponseBody = 64 << 20
+
+// ErrRequestBody is wrapped by a request body stream whose read failed on
+// the client's side (too large, cut, malformed chunks). Such a failure says
+// nothing about the target: it is not counted against its health.
+var ErrRequestBody = errors.New("upstream: the request body failed")
 
 // Pool is one [[upstreams]] entry: its targets, their health and the
 // retry budget. Do is safe for concurrent use, also after Close (requests

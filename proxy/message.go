@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
+)
+
+// Strict reading of the request head (CONTRACT.md "Order of checks", step
+// 1). fasthttp accepts some heads that RFC 9112 says a server must refuse,
+// and forwards what it accepted; the checks here read the head as it came
+// off the wire (RequestHeader.RawHeaders: the field lines after the request
+// line, exactly as received) and refuse:
+//
+//   - a field name that is not a token (RFC 9110 §5.1, §5.6.2), whitespace
+//     inside it or before the colon included (RFC 9112 §5.1: "No whitespace
+//     is allowed between the field name and colon ... a server MUST reject
+//     ... with a 400");
+//   - a line that ends in a bare LF (RFC 9112 §2.2 allows a recipient to
+//     accept it; two parsers that disagree on line ends are how requests
+//     are smuggled, so the gateway does not);
+//   - obsolete line folding (RFC 9112 §5.2 lets a server reject it with 400).
+//
+// Connection options (RFC 9110 §7.6.1): every field a Connection header
+// names is removed here, before any later check reads a header, so a check
+// and the upstream always see the same fields. A Connection header that
+// names a field the gateway itself judges, or more than maxConnectionNames
+// fields, is refused: a client has no business hiding those from the hop
+// after the gateway.
+
+// headProblem says what is wrong with a raw head; headOK when nothing is.
+type headProblem uint8
+
+const (
+	headOK headProblem = iota
+	headBareLF
+	headBadFieldName
+	headObsFold
+	headConnectionJudged
+	headConnectionTooMany
+)
+
+func (p headProblem) detail() string {
+	switch p {
+	case headBareLF:
+		return "A header line ends in a bare LF; lines must end in CRLF"
+	case headBadFieldName:
+		return "A header field name is not a valid token"
+	case headObsFold:
+		return "Folded header lines are not accepted"
+	case headConnectionJudged:
+		return "The Connection header names a field the gateway needs"
+	case headConnectionTooMany:
+		return "The Connection header names too many fields"
+	}
+	return ""
+}
+
+// maxConnectionNames bounds the options one request's Connection header
+// may name (CONTRACT.md: more than 32 is 400).
+const maxConnectionNames = 32
+
+// checkHead validates the raw field lines of a request head (see above).
+// It does not allocate.
+func checkHead(raw []byte) headProblem {
+	names := 0
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			// fasthttp hands over complete heads; a tail without a line
+			// end is not one.
+			return headBareLF
+		}
+		line := raw[:i]
+		raw = raw[i+1:]
+		if len(line) == 0 || line[len(line)-1] != '\r' {
+			return headBareLF
+		}
+		line = line[:len(line)-1]
+		if len(line) == 0 {
+			return headOK // the empty line that ends the head
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return headObsFold
+		}
+		c := bytes.IndexByte(line, ':')
+		if c <= 0 || !httpsyntax.IsToken(line[:c]) {
+			return headBadFieldName
+		}
+		if c == len("connection") && bytes.EqualFold(line[:c], []byte("connection")) {
+			for v := line[c+1:]; len(v) > 0; {
+				var tok []byte
+				tok, v = nextListItem(v)
+				if len(tok) == 0 {
+					continue
+				}
+				if names++; names > maxConnectionNames {
+					return headConnectionTooMany
+				}
+				if isJudgedField(tok) {
+					return headConnectionJudged
+				}
+			}
+		}
+	}
+	return headOK
+}
+
+// nextListItem splits the first item off a comma-separated list (RFC 9110
+// §5.6.1), trimmed of optional whitespace.
+func nextListItem(v []byte) (item, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		item, rest = v[:i], v[i+1:]
+	} else {
+		item = v
+	}
+	return trimOWS(item), rest
+}
+
+// judgedFields are the request fields some check of the gateway reads, or
+// that it sets itself: a Connection header may not name them.
+var judgedFields = [...]string{
+	"host", "content-length", "content-type", "authorization", "accept",
+	"idempotency-key", "x-org-token", "x-request-id",
+	"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip",
+	"x-consumer-id", "x-client-cert-subject", "forwarded",
+}
+
+func isJudgedField(name []byte) bool {
+	for _, f := range judgedFields {
+		if len(f) == len(name) && bytes.EqualFold(name, []byte(f)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hopFields are the connection-specific fields a proxy must not forward
+// (RFC 9110 §7.6.1, as net/http/httputil's reverse proxy lists them), plus
+// HTTP2-Settings (RFC 9113 §3.2.1) and Proxy-Connection (never standard,
+// still sent by old clients).
+var hopFields = [...]string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Http2-Settings",
+}
+
+// dropConnectionOptions removes from h every field the Connection header
+// names and every hop-by-hop field, except Connection and Upgrade
+// themselves: an upgrade is decided by the route, and forward removes them
+// where the route does not upgrade. There is no limit on how many names
+// or lines are removed. The Connection value is copied first: deleting a
+// field moves the header's storage under a slice into it.
+func dropConnectionOptions(h *fasthttp.RequestHeader, keepConnection bool) {
+	var stack [256]byte
+	conn := stack[:0]
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		conn = append(conn, v...)
+		conn = append(conn, ',')
+	}
+	for v := conn; len(v) > 0; {
+		var tok []byte
+		tok, v = nextListItem(v)
+		if len(tok) == 0 || (keepConnection && (bytes.EqualFold(tok, []byte("upgrade")) || bytes.EqualFold(tok, []byte("close")) || bytes.EqualFold(tok, []byte("keep-alive")))) {
+			continue
+		}
+		h.DelBytes(tok)
+	}
+	for _, name := range hopFields {
+		if keepConnection && (name == "Connection" || name == "Upgrade") {
+			continue
+		}
+		h.Del(name)
+	}
+}
+
+// dropResponseHopHeaders removes the hop-by-hop fields of an upstream
+// response and every field its Connection header names (RFC 9110 §7.6.1),
+// however many.
+func dropResponseHopHeaders(h *fasthttp.ResponseHeader) {
+	var stack [256]byte
+	conn := stack[:0]
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		conn = append(conn, v...)
+		conn = append(conn, ',')
+	}
+	for v := conn; len(v) > 0; {
+		var tok []byte
+		tok, v = nextListItem(v)
+		if len(tok) > 0 {
+			h.DelBytes(tok)
+		}
+	}
+	for _, name := range hopFields {
+		h.Del(name)
+	}
+}
