@@ -53,6 +53,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", *path)
 		return 0
+	case "routes":
+		cfg, err := config.Load(*path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		printRoutes(stdout, cfg)
+		return 0
 	case "version":
 		fmt.Fprintln(stdout, "cobaltgw", version)
 		return 0
@@ -65,7 +73,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, sum)
 		return 0
 	}
-	fmt.Fprintf(stderr, "unknown command %q; use run, validate, version or hash-token\n", sub)
+	fmt.Fprintf(stderr, "unknown command %q; use run, validate, routes, version or hash-token\n", sub)
 	return 2
 }
 

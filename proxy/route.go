@@ -178,7 +178,8 @@ func newRouteTable(routes []*route) (*routeTable, error) {
 	for i, r := range routes {
 		r.pattern = rt.Pattern(i)
 		for _, op := range r.ops {
-			op.pattern = r.pattern
+			// What the whole path shares (set on r after compileRoute).
+			op.pattern, op.maxBody = r.pattern, r.maxBody
 		}
 	}
 	return &routeTable{router: rt, routes: routes}, nil
