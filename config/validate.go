@@ -47,6 +47,7 @@ func (v *validator) validate() {
 	v.routes(ups)
 	v.openAPI(ups)
 	v.tlsFiles()
+	v.observability()
 }
 
 // resolve makes a relative file name relative to the config's folder.

@@ -1,6 +1,7 @@
-package main
+package cli
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -10,6 +11,19 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/config"
 )
+
+func routesFlags(fs *flag.FlagSet) func(Env, []string) int {
+	path := configFlag(fs)
+	return func(env Env, _ []string) int {
+		cfg, err := config.Load(*path)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, err)
+			return 1
+		}
+		printRoutes(env.Stdout, cfg)
+		return 0
+	}
+}
 
 // printRoutes writes the route table after OpenAPI import (`cobaltgw routes`,
 // README.md "OpenAPI import"): one line per route and method group, with
