@@ -154,6 +154,7 @@ type Idempotency struct {
 	OnReuse           string   `toml:"on_reuse"`
 	LockTimeout       Duration `toml:"lock_timeout"`
 	MaxStoredResponse Size     `toml:"max_stored_response"`
+	MaxKeysPerClient  int      `toml:"max_keys_per_client"`
 }
 
 // Upstream is one [[upstreams]] entry.
@@ -172,8 +173,10 @@ type Upstream struct {
 	HealthyAfter          int      `toml:"healthy_after"`
 	UnhealthyAfter        int      `toml:"unhealthy_after"`
 	EjectAfter            int      `toml:"eject_after"`
+	EjectOn               EjectOn  `toml:"eject_on"`
 	EjectFor              Duration `toml:"eject_for"`
 	MaxEjected            float64  `toml:"max_ejected"`
+	PanicThreshold        float64  `toml:"panic_threshold"`
 	TLSCA                 string   `toml:"tls_ca"`
 	TLSServerName         string   `toml:"tls_server_name"`
 	TLSCert               string   `toml:"tls_cert"`
@@ -274,6 +277,7 @@ func Defaults() Config {
 			OnReuse:           "conflict",
 			LockTimeout:       Duration(60 * time.Second),
 			MaxStoredResponse: 1 << 20,
+			MaxKeysPerClient:  10000,
 		},
 	}
 }
@@ -291,8 +295,10 @@ func upstreamDefaults() Upstream {
 		HealthyAfter:   2,
 		UnhealthyAfter: 2,
 		EjectAfter:     5,
+		EjectOn:        EjectOnGatewayErrors,
 		EjectFor:       Duration(30 * time.Second),
 		MaxEjected:     0.5,
+		PanicThreshold: 0.5,
 	}
 }
 
