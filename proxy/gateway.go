@@ -71,6 +71,9 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth
 			rt.close()
 		}
 	}()
+	if err := ValidateConnLimits(&cfg.Server); err != nil {
+		return nil, err
+	}
 	if rt.table, err = contract.NewTable(cfg.ErrorMap); err != nil {
 		return nil, err
 	}
@@ -103,9 +106,7 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth
 	if rt.routes, err = newRouteTable(routes); err != nil {
 		return nil, err
 	}
-	if rt.idemMode, err = idempotency.ParseMode(cfg.Idempotency.OnReuse); err != nil {
-		return nil, err
-	}
+	rt.idemMode = onReuseMode(cfg.Idempotency.OnReuse)
 	rt.idemMethods = cfg.Idempotency.Methods
 	rt.certRequired = cfg.Server.TLSClientAuth == "required"
 	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
@@ -145,6 +146,7 @@ type Gateway struct {
 	log      *slog.Logger
 	server   *fasthttp.Server
 	inflight atomic.Int64
+	conns    connCounter // open client connections (max_conns, max_conns_per_ip)
 	now      func() time.Time
 
 	idPrefix [16]byte
@@ -187,14 +189,23 @@ func (rt *runtime) idemMethod(m []byte) bool {
 // idemConfig is [idempotency] with its share of store.memory_budget: half
 // for idempotency records, half for rate-limit buckets.
 func idemConfig(cfg *config.Config) idempotency.Config {
-	mode, _ := idempotency.ParseMode(cfg.Idempotency.OnReuse)
+	mode := onReuseMode(cfg.Idempotency.OnReuse)
 	return idempotency.Config{
 		TTL:               cfg.Idempotency.TTL.D(),
 		LockTimeout:       cfg.Idempotency.LockTimeout.D(),
 		MaxStoredResponse: int(cfg.Idempotency.MaxStoredResponse),
 		OnReuse:           mode,
 		MemoryBudget:      int64(cfg.Store.MemoryBudget)/2 - jwtShare(cfg),
+		MaxKeysPerClient:  cfg.Idempotency.MaxKeysPerClient,
 	}
+}
+
+// onReuseMode maps the decoded on_reuse enum to the store's mode.
+func onReuseMode(o config.OnReuse) idempotency.Mode {
+	if o == config.OnReuseReplay {
+		return idempotency.ModeReplay
+	}
+	return idempotency.ModeConflict
 }
 
 // jwtShare is the part of store.memory_budget that holds verified JWTs
@@ -248,7 +259,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	if s := &cfg.Server; s.TLSCert != "" {
-		if g.tls, err = tlsconf.NewServer(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
+		if g.tls, err = tlsconf.NewServer(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
 			return nil, fmt.Errorf("TLS listener: %w", err)
 		}
 	}
@@ -263,6 +274,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		// The whole request head must fit the read buffer; a larger one is
 		// fasthttp's ErrSmallBuffer, answered 400 header_too_large.
 		ReadBufferSize: int(s.MaxHeaderBytes),
+		// max_conns is enforced by limitListener (conns.go) with a contract
+		// answer; fasthttp's own cap only needs to stay out of its way.
+		Concurrency: max(fasthttp.DefaultConcurrency, s.MaxConns),
 		// Every body streams (README "Streaming"): the handler decides
 		// how much of it to hold, and enforces each route's
 		// max_body_bytes (body.go).
@@ -291,7 +305,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Store.Backend != g.backend || !sameAddrs(cfg, old.cfg) {
+	if string(cfg.Store.Backend) != g.backend || !sameAddrs(cfg, old.cfg) {
 		g.log.Warn("[store] backend and addresses take effect at the next start; the running store is kept")
 	}
 	if err := g.reconfigureStores(cfg); err != nil {
@@ -302,7 +316,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	// theirs. A pair that does not load leaves the running one in place
 	// and fails the whole reload, like any bad config.
 	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
-		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
+		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
 			rt.close()
 			return fmt.Errorf("TLS listener: %w", err)
 		}
@@ -334,7 +348,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	if g.tls != nil {
 		ln = tls.NewListener(ln, g.tls.Config())
 	}
-	return g.server.Serve(ln)
+	return g.server.Serve(limitListener{Listener: ln, g: g})
 }
 
 // Shutdown stops accepting, lets in-flight requests finish until ctx is
