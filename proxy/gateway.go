@@ -155,7 +155,7 @@ type Gateway struct {
 	lim     *limiter.Limiter
 
 	backend      string
-	redisTimeout atomic.Int64 // store.redis_timeout (a time.Duration); reloadable
+	redisTimeout atomic.Int64     // store.redis_timeout (a time.Duration); reloadable
 	memoryBudget config.Size      // store.memory_budget at start
 	jwtCache     *auth.TokenCache // verified JWTs; nil until [[auth.jwt]] is configured
 
