@@ -1,7 +1,10 @@
 package upstream
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -24,8 +27,32 @@ func (p *Pool) Dial(req *fasthttp.Request) (net.Conn, Result) {
 	if err != nil {
 		res.Outcome = Unavailable
 		now = p.now()
-		p.observe(t, Unavailable, err, nil, now)
+		p.observe(t, failConnect, err, nil, now)
 		res.RetryAfter = p.current(now).retryAfter(now)
 	}
 	return c, res
+}
+
+// dialTunnel connects like dialFunc, without the exchange tracking of conn
+// and without idle deadlines: a tunnel's bytes are not request/response
+// exchanges, and the proxy bounds its silences itself.
+func dialTunnel(timeout time.Duration, tc *tls.Config) fasthttp.DialFunc {
+	return func(addr string) (net.Conn, error) {
+		start := time.Now()
+		c, err := dialer.DialDualStackTimeout(addr, timeout)
+		if err != nil {
+			return nil, &dialError{err}
+		}
+		if tc == nil {
+			return c, nil
+		}
+		tl := tls.Client(c, tc)
+		_ = c.SetDeadline(start.Add(timeout))
+		if err := tl.Handshake(); err != nil {
+			c.Close()
+			return nil, &dialError{fmt.Errorf("tls handshake: %w", err)}
+		}
+		_ = c.SetDeadline(time.Time{})
+		return tl, nil
+	}
 }
