@@ -439,3 +439,47 @@ func TestStreamTimeouts(t *testing.T) {
 		t.Fatalf("a silence past the timeout was not cut: %q", b)
 	}
 }
+
+// slowReader yields n parts of size bytes, pausing between them.
+type slowReader struct {
+	parts, size int
+	pause       time.Duration
+	started     bool
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if s.parts == 0 {
+		return 0, io.EOF
+	}
+	if s.started {
+		time.Sleep(s.pause)
+	}
+	s.started = true
+	s.parts--
+	n := min(len(p), s.size)
+	for i := range p[:n] {
+		p[i] = 'u'
+	}
+	return n, nil
+}
+
+// TestSlowUpload: a streamed upload that takes longer than read_timeout
+// but never pauses for one passes (read_timeout bounds each silence of a
+// streamed body, not the transfer).
+func TestSlowUpload(t *testing.T) {
+	up := streamUpstream(t, nil)
+	cfg := strings.Replace(baseConfig(up, streamRoutes), `listen = "127.0.0.1:0"`, "listen = \"127.0.0.1:0\"\nread_timeout = \"1s\"", 1)
+	g := startGateway(t, cfg)
+	// 6 parts of 16 KiB, 400 ms apart: 2 s in all, past the prefetch.
+	req, _ := http.NewRequest(http.MethodPut, g.url("/v1/upload/slow"), &slowReader{parts: 6, size: 16 << 10, pause: 400 * time.Millisecond})
+	req.ContentLength = 6 * 16 << 10
+	resp, err := streamingClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), fmt.Sprintf(`"n":%d`, 6*16<<10)) {
+		t.Fatalf("slow upload: %d %s", resp.StatusCode, b)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
 
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/upstream"
@@ -117,7 +118,7 @@ func (r *request) prepareBody() (*reqBody, bool) {
 		return nil, false
 	}
 	b := reqBodyPool.Get().(*reqBody)
-	*b = reqBody{prefix: buf, src: src, n: int64(len(buf.B)), limit: r.route.maxBody}
+	*b = reqBody{prefix: buf, src: src, n: int64(len(buf.B)), limit: r.route.maxBody, ctx: r.ctx, readTimeout: r.rt.cfg.Server.ReadTimeout.D()}
 	// The request keeps b as its stream; a chunked body stays chunked.
 	req.SetBodyStream(b, cl)
 	return b, true
@@ -156,6 +157,11 @@ type reqBody struct {
 	n, limit int64
 	err      error
 	eof      bool
+
+	// While a body streams, read_timeout bounds each silence of the
+	// client rather than the whole upload (README "Streaming").
+	ctx         *fasthttp.RequestCtx
+	readTimeout time.Duration
 }
 
 var reqBodyPool = sync.Pool{New: func() any { return new(reqBody) }}
@@ -168,6 +174,9 @@ func (b *reqBody) Read(p []byte) (int, error) {
 	}
 	if b.err != nil {
 		return 0, b.err
+	}
+	if b.readTimeout > 0 {
+		_ = b.ctx.SetReadDeadline(time.Now().Add(b.readTimeout))
 	}
 	n, err := b.src.Read(p)
 	b.n += int64(n)

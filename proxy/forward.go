@@ -58,8 +58,9 @@ func (r *request) forward() bool {
 
 	t0 := time.Now()
 	r.forwarded = true
+	// The upstream's own response: its body streams when it is long
+	// (upstream's transport), and takeResponse moves it into ctx.Response.
 	up := fasthttp.AcquireResponse()
-	up.StreamBody = true
 	res := pool.Do(req, up, t0.Add(pool.Timeout()))
 	r.upstreamNs = time.Since(t0)
 	if res.Target != nil {

@@ -91,6 +91,8 @@ func newTarget(cfg config.Upstream, raw string, tc *tls.Config) (*Target, error)
 		// fails before any response byte; like Go's transport, an
 		// idempotent request is tried once more on a new connection.
 		MaxIdemponentCallAttempts: 2,
+		// Bodies past 64 KiB, or of unknown length, stream (transport.go).
+		Transport: streamTransport{},
 		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
 			return false, idempotent(req.Header.Method()) && (err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed))
 		},
