@@ -71,7 +71,8 @@ func New(o Options) *Server {
 }
 
 // upstreams answers each upstream's targets as JSON: state (up, ejected,
-// down), requests in flight, ejections, and the last error with its time.
+// down), requests in flight, ejections, and the last error with its time;
+// and per upstream whether it is in panic mode, with its counters.
 func (s *Server) upstreams(w http.ResponseWriter, _ *http.Request) {
 	if s.opts.Upstreams == nil {
 		http.NotFound(w, nil)
@@ -87,9 +88,14 @@ func (s *Server) upstreams(w http.ResponseWriter, _ *http.Request) {
 		LastErrorAt  *time.Time `json:"last_error_at,omitempty"`
 	}
 	type pool struct {
-		Name    string   `json:"name"`
-		Targets []target `json:"targets"`
-		Retries struct {
+		Name string `json:"name"`
+		// Panic: fewer than panic_threshold of the targets are in
+		// rotation, so requests are balanced over all of them.
+		Panic         bool     `json:"panic"`
+		PanicRequests uint64   `json:"panic_requests"`
+		StaleConns    uint64   `json:"stale_connections"`
+		Targets       []target `json:"targets"`
+		Retries       struct {
 			OK           uint64 `json:"ok"`
 			Failed       uint64 `json:"failed"`
 			BudgetDenied uint64 `json:"budget_denied"`
@@ -97,7 +103,7 @@ func (s *Server) upstreams(w http.ResponseWriter, _ *http.Request) {
 	}
 	var out []pool
 	for _, st := range s.opts.Upstreams() {
-		p := pool{Name: st.Name}
+		p := pool{Name: st.Name, Panic: st.Panic, PanicRequests: st.PanicRequests, StaleConns: st.StaleConns}
 		p.Retries.OK, p.Retries.Failed, p.Retries.BudgetDenied = st.RetriesOK, st.RetriesFailed, st.RetriesBudgetDenied
 		for _, t := range st.Targets {
 			tt := target{URL: t.URL, State: string(t.State), InFlight: t.InFlight, Ejections: t.Ejections, LastError: t.LastError}

@@ -23,6 +23,7 @@ type Config struct {
 	Server      Server               `toml:"server"`
 	Admin       Admin                `toml:"admin"`
 	Log         Log                  `toml:"log"`
+	Tracing     Tracing              `toml:"tracing"`
 	Errors      Errors               `toml:"errors"`
 	Store       Store                `toml:"store"`
 	Auth        Auth                 `toml:"auth"`
@@ -74,8 +75,17 @@ type Admin struct {
 
 // Log is [log].
 type Log struct {
-	Format string `toml:"format"`
-	Access bool   `toml:"access"`
+	Format string   `toml:"format"`
+	Level  LogLevel `toml:"level"`
+	Access bool     `toml:"access"`
+}
+
+// Tracing is [tracing] (checked by package tracing's rules, see
+// validate_obs.go).
+type Tracing struct {
+	Endpoint    string  `toml:"endpoint"`
+	SampleRatio float64 `toml:"sample_ratio"`
+	ServiceName string  `toml:"service_name"`
 }
 
 // Errors is [errors].
@@ -83,6 +93,8 @@ type Errors struct {
 	KeepUpstreamJSON bool           `toml:"keep_upstream_json"`
 	TypeBase         string         `toml:"type_base"`
 	Map              map[string]int `toml:"map"`
+	// Details overrides the detail sentence of a reason code.
+	Details map[string]string `toml:"details"`
 }
 
 // Store is [store].
@@ -158,8 +170,10 @@ type Upstream struct {
 	HealthyAfter          int      `toml:"healthy_after"`
 	UnhealthyAfter        int      `toml:"unhealthy_after"`
 	EjectAfter            int      `toml:"eject_after"`
+	EjectOn               EjectOn  `toml:"eject_on"`
 	EjectFor              Duration `toml:"eject_for"`
 	MaxEjected            float64  `toml:"max_ejected"`
+	PanicThreshold        float64  `toml:"panic_threshold"`
 	TLSCA                 string   `toml:"tls_ca"`
 	TLSServerName         string   `toml:"tls_server_name"`
 	TLSCert               string   `toml:"tls_cert"`
@@ -219,9 +233,10 @@ func Defaults() Config {
 			ShutdownGrace:         Duration(15 * time.Second),
 			TLSClientAuth:         "off",
 		},
-		Admin:  Admin{Listen: "127.0.0.1:9901"},
-		Log:    Log{Format: "json", Access: true},
-		Errors: Errors{KeepUpstreamJSON: true},
+		Admin:   Admin{Listen: "127.0.0.1:9901"},
+		Log:     Log{Format: "json", Level: LevelInfo, Access: true},
+		Tracing: Tracing{SampleRatio: 0.05, ServiceName: "cobaltgw"},
+		Errors:  Errors{KeepUpstreamJSON: true},
 		Store: Store{
 			Backend:               "memory",
 			MemoryBudget:          128 << 20,
@@ -254,8 +269,10 @@ func upstreamDefaults() Upstream {
 		HealthyAfter:   2,
 		UnhealthyAfter: 2,
 		EjectAfter:     5,
+		EjectOn:        EjectOnGatewayErrors,
 		EjectFor:       Duration(30 * time.Second),
 		MaxEjected:     0.5,
+		PanicThreshold: 0.5,
 	}
 }
 

@@ -26,6 +26,29 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes the duration back as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// EjectOn is [[upstreams]].eject_on: which answers of a target count
+// towards its passive ejection (README.md "Upstreams"). The upstream
+// package owns the rule; the type only spells the values.
+type EjectOn string
+
+const (
+	// EjectOnGatewayErrors counts connect errors, resets, timeouts and the
+	// gateway statuses 502, 503 and 504, not an application's 500.
+	EjectOnGatewayErrors EjectOn = "gateway_errors"
+	// EjectOn5xx counts those and every 5xx status.
+	EjectOn5xx EjectOn = "5xx"
+)
+
+// UnmarshalText accepts the spelled values only.
+func (e *EjectOn) UnmarshalText(b []byte) error {
+	switch v := EjectOn(b); v {
+	case EjectOnGatewayErrors, EjectOn5xx:
+		*e = v
+		return nil
+	}
+	return fmt.Errorf("%q is not a value of eject_on; write \"gateway_errors\" (connect errors, resets, timeouts, 502, 503, 504) or \"5xx\" (every 5xx)", b)
+}
+
 // Size is a byte count: a plain integer, or a string with a unit ("16KiB",
 // "1MiB"; KB/MB/GB are powers of 1000, KiB/MiB/GiB powers of 1024).
 type Size int64

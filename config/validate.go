@@ -46,6 +46,7 @@ func (v *validator) validate() {
 	ups := v.upstreams()
 	v.routes(ups)
 	v.tlsFiles()
+	v.observability()
 }
 
 // resolve makes a relative file name relative to the config's folder.

@@ -32,6 +32,8 @@ type Options struct {
 	// ProblemJSON selects application/problem+json as the Content-Type,
 	// set when the request's Accept prefers it over application/json.
 	ProblemJSON bool
+	// Details are the [errors.details] overrides; nil for none.
+	Details *Details
 }
 
 var (
@@ -66,9 +68,13 @@ func Write(resp *fasthttp.Response, p *Problem, o Options) {
 		var num [20]byte
 		resp.Header.SetBytesKV(hdrRetry, strconv.AppendInt(num[:0], int64(p.RetryAfter), 10))
 	}
-	detail := p.Detail
-	if detail == "" {
-		detail = si.detail
+	// An operator's override wins; then the caller's precise sentence;
+	// then the code's default; then the status's documented meaning.
+	detail, ok := o.Details.lookup(p.Code)
+	if !ok {
+		if detail = p.Detail; detail == "" {
+			detail = DefaultDetail(p.Code, p.Status)
+		}
 	}
 	// Build the body on the stack; SetBody copies it into the response's
 	// pooled buffer, so a typical error allocates nothing.

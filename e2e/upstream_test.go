@@ -69,8 +69,9 @@ upstream = "api"
 	}
 }
 
-// TestAllTargetsDownFailsFast: with every target dead and ejected, clients
-// get 503 upstream_unavailable with Retry-After at once.
+// TestAllTargetsDownFailsFast: with every target dead and ejected and
+// panic_threshold = 0, clients get 503 upstream_unavailable with
+// Retry-After at once.
 func TestAllTargetsDownFailsFast(t *testing.T) {
 	g := startGateway(t, fmt.Sprintf(`
 [server]
@@ -85,6 +86,7 @@ retries = 0
 eject_after = 1
 eject_for = "30s"
 max_ejected = 1.0
+panic_threshold = 0
 [[routes]]
 path = "/v1/*"
 methods = ["GET"]

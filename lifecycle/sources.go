@@ -31,7 +31,8 @@ func sources(gw *proxy.Gateway) metrics.Sources {
 			out := make([]metrics.UpstreamStats, 0, len(names))
 			for _, n := range names {
 				st := pools[n].Stats()
-				u := metrics.UpstreamStats{Name: n, RetriesOK: st.RetriesOK, RetriesFailed: st.RetriesFailed, RetriesBudgetDenied: st.RetriesBudgetDenied}
+				u := metrics.UpstreamStats{Name: n, RetriesOK: st.RetriesOK, RetriesFailed: st.RetriesFailed, RetriesBudgetDenied: st.RetriesBudgetDenied,
+					Panic: st.Panic, PanicRequests: st.PanicRequests, StaleConns: st.StaleConns}
 				for _, t := range st.Targets {
 					u.Targets = append(u.Targets, metrics.TargetStats{URL: t.URL, State: string(t.State), InFlight: t.InFlight, Ejections: t.Ejections})
 				}

@@ -42,6 +42,9 @@ type UpstreamStats struct {
 	Name                                          string
 	Targets                                       []TargetStats
 	RetriesOK, RetriesFailed, RetriesBudgetDenied uint64
+	// Panic: fewer than panic_threshold of the targets in rotation.
+	Panic                     bool
+	PanicRequests, StaleConns uint64
 }
 
 // TargetStats mirrors upstream.TargetStats (the fields metrics use).
@@ -154,11 +157,23 @@ func (m *Metrics) writeUpstreams(x *expo) {
 			x.uint("cobaltgw_upstream_target_ejections_total", t.Ejections, "upstream", p.Name, "target", t.URL)
 		}
 	}
-	x.family("cobaltgw_upstream_retries_total", "counter", "Retries of connect failures, by result: ok (got an answer), failed, budget_denied (the retry budget refused).")
+	x.family("cobaltgw_upstream_retries_total", "counter", "Retries (a connect failure, or an idempotent request whose connection closed before any response byte), by result: ok (got an answer), failed, budget_denied (the retry budget refused).")
 	for _, p := range pools {
 		x.uint("cobaltgw_upstream_retries_total", p.RetriesOK, "upstream", p.Name, "result", "ok")
 		x.uint("cobaltgw_upstream_retries_total", p.RetriesFailed, "upstream", p.Name, "result", "failed")
 		x.uint("cobaltgw_upstream_retries_total", p.RetriesBudgetDenied, "upstream", p.Name, "result", "budget_denied")
+	}
+	x.family("cobaltgw_upstream_panic", "gauge", "1 while fewer than panic_threshold of the upstream's targets are in rotation and requests are balanced over all of them.")
+	for _, p := range pools {
+		x.bool("cobaltgw_upstream_panic", p.Panic, "upstream", p.Name)
+	}
+	x.family("cobaltgw_upstream_panic_requests_total", "counter", "Requests balanced over all targets because the upstream was in panic mode.")
+	for _, p := range pools {
+		x.uint("cobaltgw_upstream_panic_requests_total", p.PanicRequests, "upstream", p.Name)
+	}
+	x.family("cobaltgw_upstream_stale_connections_total", "counter", "Pooled keep-alive connections found closed by the upstream before a request was written on them; the request went out on another connection (not a retry).")
+	for _, p := range pools {
+		x.uint("cobaltgw_upstream_stale_connections_total", p.StaleConns, "upstream", p.Name)
 	}
 }
 

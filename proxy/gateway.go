@@ -41,6 +41,7 @@ type runtime struct {
 	routes    *routeTable
 	pools     map[string]*upstream.Pool
 	table     *contract.Table
+	details   *contract.Details // [errors.details]
 	typeURL   string
 	trusted   []netip.Prefix
 	maxBody   int64 // the largest max_body_bytes of the server and any route
@@ -71,6 +72,9 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth
 	}()
 	if rt.table, err = contract.NewTable(cfg.ErrorMap); err != nil {
 		return nil, err
+	}
+	if rt.details, err = contract.NewDetails(cfg.Errors.Details); err != nil {
+		return nil, fmt.Errorf("[errors.details]: %w", err)
 	}
 	for _, uc := range cfg.Upstreams {
 		opts := []upstream.Option{upstream.WithLogger(log)}

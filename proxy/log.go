@@ -61,6 +61,7 @@ func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Reset()
 	r.fail(contract.StatusBadRequest, code, detail, 0)
 	ctx.Response.Header.SetBytesKV(hdrRequestID, r.reqID())
+	respellFieldNames(&ctx.Response.Header)
 	if r.rt.cfg.Log.Access {
 		g.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
 			slog.String("request_id", string(r.reqID())),

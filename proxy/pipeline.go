@@ -122,6 +122,7 @@ func (g *Gateway) finish(r *request) {
 	// A claim still held here (a panic mid-request) has an unknown outcome.
 	r.settleClaim(upstream.Timeout)
 	r.decorate()
+	respellFieldNames(&r.ctx.Response.Header)
 	if r.bodyUnread() {
 		r.lingerClose()
 	}
@@ -161,7 +162,7 @@ func (r *request) fail(status int, code, detail string, retryAfter int) {
 
 func (r *request) failExtra(status int, code, detail string, retryAfter int, extra []byte) {
 	p := contract.Problem{Status: status, Code: code, Detail: detail, RequestID: r.reqID(), RetryAfter: retryAfter, Extra: extra}
-	contract.Write(&r.ctx.Response, &p, contract.Options{TypeBase: r.rt.typeURL, ProblemJSON: r.prefersProblemJSON()})
+	contract.Write(&r.ctx.Response, &p, contract.Options{TypeBase: r.rt.typeURL, ProblemJSON: r.prefersProblemJSON(), Details: r.rt.details})
 	// Copied field by field: assigning p.Code would tie p (which points
 	// into r.idBuf) to r and move r to the heap.
 	r.status, r.code = p.Status, code

@@ -16,6 +16,19 @@ func (s *snapshot) pick(p *Pool, avoid []*Target) *Target {
 	case 1:
 		return s.live[0]
 	}
+	if len(avoid) > 0 {
+		// A retry: the first target not tried yet, from a random start,
+		// so a retry neither moves the round-robin turn (which would send
+		// every next first attempt to the target that just failed) nor
+		// piles onto one neighbour.
+		start := rand.IntN(n)
+		for k := 0; k < n; k++ {
+			if c := s.live[(start+k)%n]; !contains(avoid, c) {
+				return c
+			}
+		}
+		return s.live[start]
+	}
 	var t *Target
 	if p.leastConn {
 		// Two indexes from one random word, by multiply-shift (Lemire):
@@ -33,16 +46,6 @@ func (s *snapshot) pick(p *Pool, avoid []*Target) *Target {
 		}
 	} else {
 		t = s.live[p.next.Add(1)%uint64(n)]
-	}
-	if len(avoid) == 0 || !contains(avoid, t) {
-		return t
-	}
-	// A retry: the first live target not tried yet, from a random start.
-	start := rand.IntN(n)
-	for k := 0; k < n; k++ {
-		if c := s.live[(start+k)%n]; !contains(avoid, c) {
-			return c
-		}
 	}
 	return t
 }

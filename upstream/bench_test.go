@@ -52,7 +52,7 @@ func BenchmarkObserveSuccess(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		p.observe(t, OK, nil, resp, now)
+		p.observe(t, failNone, nil, resp, now)
 	}
 }
 

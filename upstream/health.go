@@ -12,7 +12,8 @@ import (
 // rotation. It goes stale only by time: when the earliest ejection ends
 // (until), the first reader rebuilds it.
 type snapshot struct {
-	live    []*Target // in rotation, config order
+	live    []*Target // in rotation, config order; every target in panic mode
+	panic   bool      // fewer than panic_threshold of the targets are in rotation
 	until   time.Time // zero: valid until the next state change
 	retryAt time.Time // with no live target: when one is next tried
 }
@@ -61,6 +62,20 @@ func (p *Pool) publishLocked(now time.Time) *snapshot {
 			s.retryAt = at
 		}
 	}
+	// Panic mode (Envoy's panic threshold): with too few targets left,
+	// ejection and checks are more likely wrong, or the load would crush
+	// the rest; balance over all of them as if all were healthy. A
+	// one-target upstream thus never loses its only target.
+	if float64(len(s.live)) < p.cfg.PanicThreshold*float64(len(p.targets)) {
+		if !p.panicking {
+			p.log.Warn("upstream in panic mode: too few targets in rotation, balancing over all of them",
+				"in_rotation", len(s.live), "targets", len(p.targets), "panic_threshold", p.cfg.PanicThreshold)
+		}
+		s.live, s.panic = p.targets, true
+	} else if p.panicking {
+		p.log.Info("upstream out of panic mode", "in_rotation", len(s.live), "targets", len(p.targets))
+	}
+	p.panicking = s.panic
 	p.snap.Store(s)
 	return s
 }
@@ -90,33 +105,66 @@ func (p *Pool) backAtLocked(t *Target, now time.Time) time.Time {
 	return at
 }
 
-// observe feeds one finished call into passive health. Connect errors,
-// resets, timeouts and 5xx answers are failures; a request that finds every
-// connection busy or a body over MaxResponseBody says nothing about the
-// target's health.
-func (p *Pool) observe(t *Target, o Outcome, err error, resp *fasthttp.Response, now time.Time) {
+// observe feeds one attempt into passive health. What counts as a
+// failure is eject_on's: "gateway_errors" counts connect errors, resets,
+// timeouts, bad responses and the statuses 502, 503 and 504; "5xx" every
+// 5xx status too. A pooled connection found closed before sending, a
+// request that finds every connection busy and a body over
+// MaxResponseBody say nothing about the target's health. Any other answer
+// is a success: it clears the consecutive failures and, in panic mode
+// (when ejected targets get requests), ends the target's ejection.
+func (p *Pool) observe(t *Target, f failure, err error, resp *fasthttp.Response, now time.Time) {
 	var msg string
-	switch {
-	case o == OK && (resp == nil || resp.StatusCode() < 500):
-		if t.fails.Load() != 0 {
-			t.fails.Store(0)
-		}
-		if t.streak.Load() != 0 {
-			t.streak.Store(0)
-		}
+	switch f {
+	case failStale, failNoFreeConns, failRequestBody:
+		// Nothing sent, busy, or the client's body failed (too large,
+		// cut, malformed): nothing the target did.
 		return
-	case o == OK:
-		msg = "status " + strconv.Itoa(resp.StatusCode())
-	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrBodyTooLarge), errors.Is(err, ErrRequestBody):
-		// Busy, or the client's body failed (too large, cut, malformed):
-		// nothing the target did.
-		return
+	case failNone:
+		code := resp.StatusCode()
+		if !p.ejectsOn(code) {
+			if t.fails.Load() != 0 {
+				t.fails.Store(0)
+			}
+			if t.streak.Load() != 0 {
+				t.streak.Store(0)
+			}
+			if p.snap.Load().panic {
+				p.unejectAfterSuccess(t, now)
+			}
+			return
+		}
+		msg = "status " + strconv.Itoa(code)
 	default:
+		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			return
+		}
 		msg = err.Error()
 	}
 	t.lastErr.Store(&errRecord{msg: msg, at: now})
 	if t.fails.Add(1) >= int32(p.cfg.EjectAfter) {
 		p.eject(t, now)
+	}
+}
+
+// ejectsOn reports whether an answer with this status counts towards
+// ejection.
+func (p *Pool) ejectsOn(code int) bool {
+	if p.eject5xx {
+		return code >= 500 && code <= 599
+	}
+	return code == 502 || code == 503 || code == 504
+}
+
+// unejectAfterSuccess ends t's ejection after a successful request (which
+// only an ejected target in panic mode receives).
+func (p *Pool) unejectAfterSuccess(t *Target, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.ejected && now.Before(t.ejectedUntil) {
+		t.ejected = false
+		p.log.Info("upstream target back in rotation: a request succeeded", "target", t.URL)
+		p.publishLocked(now)
 	}
 }
 
@@ -223,6 +271,8 @@ func (p *Pool) takeOver(prev *Pool) {
 		p.retriesOK.Store(prev.retriesOK.Load())
 		p.retriesFailed.Store(prev.retriesFailed.Load())
 		p.retriesDenied.Store(prev.retriesDenied.Load())
+		p.staleConns.Store(prev.staleConns.Load())
+		p.panicRequests.Store(prev.panicRequests.Load())
 		p.budget.copyFrom(&prev.budget)
 	}
 }

@@ -7,24 +7,28 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/cobaltgw/cobaltgw/config"
 )
 
 // signal is one finished call as observe sees it.
 type signal struct {
-	o      Outcome
+	f      failure
 	err    error
 	status int
 }
 
 var (
-	sigConnect  = signal{Unavailable, &dialError{errors.New("connection refused")}, 0}
-	sigReset    = signal{BadResponse, errors.New("connection reset by peer"), 0}
-	sigTimeout  = signal{Timeout, fasthttp.ErrTimeout, 0}
-	sig5xx      = signal{OK, nil, 502}
-	sig4xx      = signal{OK, nil, 404}
-	sigOK       = signal{OK, nil, 200}
-	sigBusy     = signal{Unavailable, fasthttp.ErrNoFreeConns, 0}
-	sigTooLarge = signal{BadResponse, fasthttp.ErrBodyTooLarge, 0}
+	sigConnect  = signal{failConnect, &dialError{errors.New("connection refused")}, 0}
+	sigReset    = signal{failClosed, errors.New("connection reset by peer"), 0}
+	sigTimeout  = signal{failTimeout, fasthttp.ErrTimeout, 0}
+	sig5xx      = signal{failNone, nil, 502}
+	sig500      = signal{failNone, nil, 500}
+	sig4xx      = signal{failNone, nil, 404}
+	sigOK       = signal{failNone, nil, 200}
+	sigBusy     = signal{failNoFreeConns, fasthttp.ErrNoFreeConns, 0}
+	sigTooLarge = signal{failBadResponse, fasthttp.ErrBodyTooLarge, 0}
+	sigStale    = signal{failStale, errStaleConn, 0}
 )
 
 func feed(p *Pool, t *Target, now time.Time, sigs ...signal) {
@@ -35,7 +39,7 @@ func feed(p *Pool, t *Target, now time.Time, sigs ...signal) {
 		if s.status == 0 {
 			resp.SetStatusCode(200) // unused: err is set
 		}
-		p.observe(t, s.o, s.err, resp, now)
+		p.observe(t, s.f, s.err, resp, now)
 	}
 }
 
@@ -132,6 +136,7 @@ func TestMaxEjectedKeepsShareInRotation(t *testing.T) {
 			}
 			cfg := testConfig(urls...)
 			cfg.EjectAfter, cfg.MaxEjected = 2, tc.share
+			cfg.PanicThreshold = 0 // what is ejected leaves rotation
 			p := newPool(t, cfg, WithClock(clk.Now))
 			for round := 0; round < 3; round++ {
 				for _, tg := range p.Targets() {
@@ -154,7 +159,7 @@ func TestMaxEjectedKeepsShareInRotation(t *testing.T) {
 func TestNoTargetInRotationFailsAtOnce(t *testing.T) {
 	clk := newClock()
 	cfg := testConfig("http://127.0.0.1:1")
-	cfg.EjectAfter = 1
+	cfg.EjectAfter, cfg.PanicThreshold = 1, 0
 	p := newPool(t, cfg, WithClock(clk.Now))
 	dials := countDials(p.Targets()[0])
 	feed(p, p.Targets()[0], clk.Now(), sigConnect)
@@ -181,6 +186,7 @@ func TestActiveChecksFlipState(t *testing.T) {
 	clk := newClock()
 	cfg := testConfig(twoTargets...)
 	cfg.HealthPath = "/healthz"
+	cfg.PanicThreshold = 0 // down targets leave rotation
 	log := &logBuf{}
 	p := newPool(t, cfg, WithClock(clk.Now), WithLogger(log.logger()))
 	p.Close() // the checkers are driven by hand below
@@ -287,5 +293,112 @@ func TestRetryBudgetWindow(t *testing.T) {
 	clk.Advance(time.Second)
 	if !b.withdraw(clk.Now(), 0.2) {
 		t.Fatal("the window did not slide after 10 s")
+	}
+}
+
+// TestEjectOn: which answers count towards ejection (eject_on).
+func TestEjectOn(t *testing.T) {
+	sig := func(code int) signal { return signal{failNone, nil, code} }
+	cases := []struct {
+		name  string
+		on    config.EjectOn
+		sig   signal
+		eject bool
+	}{
+		{"gateway_errors: an application's 500 does not count", config.EjectOnGatewayErrors, sig500, false},
+		{"gateway_errors: 501 does not count", config.EjectOnGatewayErrors, sig(501), false},
+		{"gateway_errors: 502 counts", config.EjectOnGatewayErrors, sig(502), true},
+		{"gateway_errors: 503 counts", config.EjectOnGatewayErrors, sig(503), true},
+		{"gateway_errors: 504 counts", config.EjectOnGatewayErrors, sig(504), true},
+		{"gateway_errors: connect errors count", config.EjectOnGatewayErrors, sigConnect, true},
+		{"gateway_errors: resets count", config.EjectOnGatewayErrors, sigReset, true},
+		{"gateway_errors: timeouts count", config.EjectOnGatewayErrors, sigTimeout, true},
+		{"gateway_errors: a stale pooled connection does not count", config.EjectOnGatewayErrors, sigStale, false},
+		{"5xx: 500 counts", config.EjectOn5xx, sig500, true},
+		{"5xx: 501 counts", config.EjectOn5xx, sig(501), true},
+		{"5xx: 502 counts", config.EjectOn5xx, sig(502), true},
+		{"5xx: connect errors count", config.EjectOn5xx, sigConnect, true},
+		{"5xx: a 4xx does not count", config.EjectOn5xx, sig4xx, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			cfg := testConfig(twoTargets...)
+			cfg.EjectOn = tc.on
+			p := newPool(t, cfg, WithClock(clk.Now))
+			tg := p.Targets()[0]
+			for range cfg.EjectAfter {
+				feed(p, tg, clk.Now(), tc.sig)
+			}
+			if got := stateOf(p, tg.URL).State == StateEjected; got != tc.eject {
+				t.Fatalf("ejected = %v, want %v", got, tc.eject)
+			}
+		})
+	}
+}
+
+// TestPanicThreshold: with fewer than panic_threshold of the targets in
+// rotation, the pool balances over all of them.
+func TestPanicThreshold(t *testing.T) {
+	cases := []struct {
+		name      string
+		targets   int
+		ejected   int
+		threshold float64
+		panic     bool
+		live      int
+	}{
+		{"one target ejected: still balanced to (never loses its only target)", 1, 1, 0.5, true, 1},
+		{"one target ejected, threshold 0: no target, fast 503", 1, 1, 0, false, 0},
+		{"half of two in rotation is not less than half", 2, 1, 0.5, false, 1},
+		{"none of two in rotation: all of them", 2, 2, 0.5, true, 2},
+		{"one of four in rotation, threshold 0.5: all four", 4, 3, 0.5, true, 4},
+		{"two of four in rotation, threshold 0.5: the two", 4, 2, 0.5, false, 2},
+		{"three of four, threshold 1: all four", 4, 1, 1, true, 4},
+		{"all in rotation, threshold 1: no panic", 3, 0, 1, false, 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			var urls []string
+			for i := range tc.targets {
+				urls = append(urls, "http://127.0.0.1:"+string(rune('1'+i)))
+			}
+			cfg := testConfig(urls...)
+			cfg.MaxEjected, cfg.PanicThreshold, cfg.EjectAfter = 1, tc.threshold, 1
+			p := newPool(t, cfg, WithClock(clk.Now))
+			for _, tg := range p.Targets()[:tc.ejected] {
+				feed(p, tg, clk.Now(), sigConnect)
+			}
+			s := p.current(clk.Now())
+			if s.panic != tc.panic || len(s.live) != tc.live || p.Stats().Panic != tc.panic {
+				t.Fatalf("panic %v with %d balanced over, want %v with %d", s.panic, len(s.live), tc.panic, tc.live)
+			}
+			for i := 0; i < 4; i++ {
+				get(p, "GET", time.Now().Add(time.Minute))
+			}
+			if n := p.Stats().PanicRequests; (n == 4) != tc.panic {
+				t.Fatalf("%d requests counted in panic mode, panic %v", n, tc.panic)
+			}
+		})
+	}
+}
+
+// TestSuccessInPanicModeEndsEjection: "a passing check or request ends
+// it" (CONFIG.md eject_for): an ejected target that answers in panic mode
+// is back in rotation.
+func TestSuccessInPanicModeEndsEjection(t *testing.T) {
+	clk := newClock()
+	cfg := testConfig("http://127.0.0.1:1")
+	cfg.EjectAfter = 2
+	p := newPool(t, cfg, WithClock(clk.Now))
+	tg := p.Targets()[0]
+	feed(p, tg, clk.Now(), sig5xx, sig5xx)
+	if st := p.Stats(); st.Targets[0].State != StateEjected || !st.Panic {
+		t.Fatalf("after two 502: %+v", st)
+	}
+	feed(p, tg, clk.Now(), sig500) // an application error is an answer
+	if st := p.Stats(); st.Targets[0].State != StateUp || st.Panic {
+		t.Fatalf("after an answer in panic mode: %+v", st)
 	}
 }

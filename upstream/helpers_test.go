@@ -31,8 +31,10 @@ func testConfig(targets ...string) config.Upstream {
 		HealthyAfter:   2,
 		UnhealthyAfter: 2,
 		EjectAfter:     5,
+		EjectOn:        config.EjectOnGatewayErrors,
 		EjectFor:       config.Duration(30 * time.Second),
 		MaxEjected:     0.5,
+		PanicThreshold: 0.5,
 	}
 }
 

@@ -33,6 +33,9 @@ type Stats struct {
 	RetriesOK           uint64        // retries that got an answer
 	RetriesFailed       uint64        // retries that failed too
 	RetriesBudgetDenied uint64        // retries the budget refused
+	StaleConns          uint64        // pooled connections found closed by the upstream before sending (the request went on another)
+	Panic               bool          // fewer than panic_threshold of the targets are in rotation: balancing over all
+	PanicRequests       uint64        // requests balanced in panic mode
 }
 
 // Stats reads the pool's state at its clock's now.
@@ -44,6 +47,9 @@ func (p *Pool) Stats() Stats {
 		RetriesOK:           p.retriesOK.Load(),
 		RetriesFailed:       p.retriesFailed.Load(),
 		RetriesBudgetDenied: p.retriesDenied.Load(),
+		StaleConns:          p.staleConns.Load(),
+		PanicRequests:       p.panicRequests.Load(),
+		Panic:               p.current(now).panic,
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -3,9 +3,7 @@ package upstream
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -87,15 +85,15 @@ func newTarget(cfg config.Upstream, raw string, tc *tls.Config) (*Target, error)
 		MaxResponseBodySize:      MaxResponseBody,
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true, // the proxy sends its normalized path as is
-		// A pooled keep-alive connection the upstream closed meanwhile
-		// fails before any response byte; like Go's transport, an
-		// idempotent request is tried once more on a new connection.
-		MaxIdemponentCallAttempts: 2,
 		// Bodies past 64 KiB, or of unknown length, stream (transport.go).
 		Transport: streamTransport{},
-		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-			return false, idempotent(req.Header.Method()) && (err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed))
-		},
+		// fasthttp's own retry is off: by default it resends GET, HEAD and
+		// PUT on any error but a too-large body, on a pooled connection of
+		// the same target, outside the retry budget and unseen by the
+		// health state. Pool.Do makes every attempt itself (RetryDecision):
+		// one DoDeadline call is one exchange on one connection.
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 	}
 	checkTimeout := min(connectTimeout, cfg.HealthTimeout.D())
 	chk := &fasthttp.HostClient{
@@ -133,15 +131,17 @@ var dialer = &fasthttp.TCPDialer{DNSCacheDuration: time.Minute}
 
 // dialFunc connects (IPv4 or IPv6) within timeout and, for TLS targets,
 // completes the handshake within the same bound. Every failure is a
-// *dialError. With idle > 0 the connection is an idleConn, armed once
-// connected.
+// *dialError. The socket is wrapped in a conn (see conn.go); with idle > 0
+// that is wrapped in an idleConn, armed once connected.
 func dialFunc(timeout time.Duration, tc *tls.Config, idle time.Duration) fasthttp.DialFunc {
 	return func(addr string) (net.Conn, error) {
 		start := time.Now()
-		c, err := dialer.DialDualStackTimeout(addr, timeout)
+		tcp, err := dialer.DialDualStackTimeout(addr, timeout)
 		if err != nil {
 			return nil, &dialError{err}
 		}
+		w := newConn(tcp) // innermost: it sees the bytes as they cross the socket
+		var c net.Conn = w
 		var ic *idleConn
 		if idle > 0 {
 			ic = &idleConn{Conn: c, idle: idle}
@@ -151,6 +151,7 @@ func dialFunc(timeout time.Duration, tc *tls.Config, idle time.Duration) fasthtt
 		if tc == nil {
 			return c, nil
 		}
+		w.tls = true
 		tl := tls.Client(c, tc)
 		_ = c.SetDeadline(start.Add(timeout))
 		if err := tl.Handshake(); err != nil {
@@ -158,6 +159,7 @@ func dialFunc(timeout time.Duration, tc *tls.Config, idle time.Duration) fasthtt
 			return nil, &dialError{fmt.Errorf("tls handshake: %w", err)}
 		}
 		_ = c.SetDeadline(time.Time{})
+		w.resetExchanges()
 		return tl, nil
 	}
 }

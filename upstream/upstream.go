@@ -1,6 +1,6 @@
 // Package upstream holds the targets of each [[upstreams]] entry and their
 // pooled fasthttp clients, keeps their health, picks a target for a request
-// and retries a connect failure on another one. It classifies every
+// and decides whether a failed attempt goes again. It classifies every
 // failure into the outcomes the proxy maps onto the contract; it never
 // writes a client response.
 //
@@ -15,36 +15,47 @@
 //
 // Health model. Each target is in rotation unless it is
 //   - ejected: passive outlier detection saw eject_after consecutive
-//     failures (connect error, reset, timeout, 5xx) and took it out until a
-//     time: eject_for, doubled on each repeat up to 10× (the first
-//     successful request ends the doubling). Never more than max_ejected
-//     of the targets are ejected at once, but one always may; the cap
-//     guards against the detector's own mistakes and does not apply to
-//     active checks. It returns when its time is up or an active check
-//     passes;
+//     failures (eject_on: "gateway_errors" counts connect errors, resets,
+//     timeouts, bad responses, 502, 503 and 504; "5xx" every 5xx too) and
+//     took it out until a time: eject_for, doubled on each repeat up to
+//     10× (the first successful request ends the doubling). Never more
+//     than max_ejected of the targets are ejected at once, but one always
+//     may; the cap guards against the detector's own mistakes and does not
+//     apply to active checks. It returns when its time is up, an active
+//     check passes, or (in panic mode) a request to it succeeds;
 //   - down: active checks (health_path) failed unhealthy_after times in a
 //     row; healthy_after passes in a row bring it back.
 //
-// The pool's mutex owns that state; every change publishes an immutable
-// snapshot (the targets in rotation, when the next ejection ends, when a
-// target is next tried) that the request path reads with one atomic load.
-// Consecutive-failure counters and in-flight counts are per-target atomics,
-// so a success costs no lock. With no target in rotation Do answers
+// Panic mode: when fewer than panic_threshold of the targets are in
+// rotation, the snapshot balances over all of them as if all were healthy
+// (Envoy's panic threshold), so a one-target upstream never loses its only
+// target. With panic_threshold = 0 and no target in rotation, Do answers
 // Unavailable at once, with RetryAfter = seconds until one is next tried.
 //
-// Retries: connect failures only, idempotent methods only (RFC 9110
-// §9.2.2), on a target not tried yet when there is one, and only while the
-// retry budget allows (at most retry_budget of the requests over 10 s, plus
+// The pool's mutex owns that state; every change publishes an immutable
+// snapshot (the targets to balance over, when the next ejection ends, when
+// a target is next tried) that the request path reads with one atomic
+// load. Consecutive-failure counters and in-flight counts are per-target
+// atomics, so a success costs no lock.
+//
+// Retries (RetryDecision; README.md "Upstream resilience"): a connect
+// failure for any method; a connection closed or reset before any response
+// byte only for an idempotent method (RFC 9110 §9.2.2) whose body is held;
+// never after a timeout. A retry goes to a target not tried yet when there
+// is one, else, only after a failure on a pooled keep-alive connection, to
+// the same target on a new connection; it counts against `retries` and
+// the retry budget (at most retry_budget of the requests over 10 s, plus
 // 3/s), so a dead fleet sees at most (1 + retry_budget) × its traffic
-// plus 3/s, whatever `retries` says. A request whose bytes may have
-// reached a target is never retried.
+// plus 3/s. A pooled connection found closed by the upstream before
+// anything was written on it (see conn) is not a retry: the request goes
+// out on another connection, any method. fasthttp's own retry is off, so
+// every attempt is one call in Do's loop.
 package upstream
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,16 +115,20 @@ type Pool struct {
 	now     func() time.Time
 
 	leastConn  bool
-	maxEjected int // passive ejections allowed at once: max(1, ⌊n·max_ejected⌋)
+	eject5xx   bool // eject_on = "5xx"
+	maxEjected int  // passive ejections allowed at once: max(1, ⌊n·max_ejected⌋)
 	next       atomic.Uint64
 	snap       atomic.Pointer[snapshot]
 
-	mu sync.Mutex // owns every target's health fields and publishes snap
+	mu        sync.Mutex // owns every target's health fields and publishes snap
+	panicking bool       // the last published snapshot is in panic mode; guarded by mu
 
 	budget        budget
 	retriesOK     atomic.Uint64
 	retriesFailed atomic.Uint64
 	retriesDenied atomic.Uint64
+	staleConns    atomic.Uint64 // pooled connections found closed before sending
+	panicRequests atomic.Uint64 // requests balanced in panic mode
 
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -153,11 +168,8 @@ func New(cfg config.Upstream, opts ...Option) (*Pool, error) {
 	if o.log == nil {
 		o.log = slog.Default()
 	}
-	if len(cfg.Targets) == 0 {
-		return nil, fmt.Errorf("upstream %q: no targets", cfg.Name)
-	}
-	if cfg.HealthPath != "" && (cfg.HealthInterval <= 0 || cfg.HealthTimeout <= 0) {
-		return nil, fmt.Errorf("upstream %q: health_interval and health_timeout must be positive", cfg.Name)
+	if err := Validate(cfg); err != nil {
+		return nil, err
 	}
 	p := &Pool{
 		Name:      cfg.Name,
@@ -165,6 +177,7 @@ func New(cfg config.Upstream, opts ...Option) (*Pool, error) {
 		log:       o.log.With("upstream", cfg.Name),
 		now:       o.now,
 		leastConn: cfg.Balance == "least_conn",
+		eject5xx:  cfg.EjectOn == config.EjectOn5xx,
 		stop:      make(chan struct{}),
 	}
 	p.maxEjected = max(1, int(float64(len(cfg.Targets))*cfg.MaxEjected))
@@ -190,6 +203,28 @@ func New(cfg config.Upstream, opts ...Option) (*Pool, error) {
 		p.startChecks(now)
 	}
 	return p, nil
+}
+
+// Validate checks the keys of an [[upstreams]] entry that this package
+// reads and config does not check (eject_on, panic_threshold), and what
+// New needs. Errors name the key and what to write instead.
+func Validate(cfg config.Upstream) error {
+	var errs []error
+	if len(cfg.Targets) == 0 {
+		errs = append(errs, fmt.Errorf("upstream %q: targets: no targets; list one or more, e.g. [\"http://127.0.0.1:9000\"]", cfg.Name))
+	}
+	if cfg.HealthPath != "" && (cfg.HealthInterval <= 0 || cfg.HealthTimeout <= 0) {
+		errs = append(errs, fmt.Errorf("upstream %q: health_interval and health_timeout must be positive", cfg.Name))
+	}
+	switch cfg.EjectOn {
+	case config.EjectOnGatewayErrors, config.EjectOn5xx:
+	default:
+		errs = append(errs, fmt.Errorf("upstream %q: eject_on = %q: write \"gateway_errors\" (connect errors, resets, timeouts, 502, 503, 504) or \"5xx\" (every 5xx)", cfg.Name, cfg.EjectOn))
+	}
+	if !(cfg.PanicThreshold >= 0 && cfg.PanicThreshold <= 1) { // also NaN
+		errs = append(errs, fmt.Errorf("upstream %q: panic_threshold = %v: write a share from 0 to 1, e.g. 0.5 (0 = never balance over ejected targets)", cfg.Name, cfg.PanicThreshold))
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops the active health checks (waiting at most health_timeout
@@ -225,42 +260,52 @@ type Result struct {
 // maxAvoid bounds the targets a retry remembers to avoid.
 const maxAvoid = 8
 
-// Do sends req to a target and reads the answer into resp. A connect
-// failure of an idempotent request (RFC 9110 §9.2.2) is retried up to
-// `retries` times on another target, within the retry budget; other
-// methods are never retried, so a retry can never execute a request twice.
-// Every answer feeds passive health: a 5xx status counts as a failure of
-// its target like a reset or a connect error.
+// maxStale bounds the pooled connections one request may find closed by
+// the upstream before it goes out; after staleFlush of them on one target
+// its idle connections are closed, so the next attempt dials.
+const (
+	maxStale   = 4
+	staleFlush = 2
+)
+
+// Do sends req to a target and reads the answer into resp, one attempt at
+// a time (each attempt is one exchange on one connection). After a failed
+// attempt RetryDecision says whether the request may go again; then it
+// goes to a target not tried yet when one is in rotation. With none, it
+// goes to the same target on a new connection only when the failed one
+// was a pooled keep-alive connection (closed by the upstream while idle,
+// or just as the request was sent). A retry counts against `retries` and
+// the retry budget; a request resent because its pooled connection was
+// found closed before anything was written is not a retry (nothing
+// reached the upstream) and is bounded by maxStale. Every answer feeds
+// passive health (see eject_on).
 func (p *Pool) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) Result {
 	now := p.now()
 	p.budget.deposit(now)
-	canRetry := p.cfg.Retries > 0 && idempotent(req.Header.Method())
-	var tried [maxAvoid]*Target
-	ntried := 0
+	method := req.Header.Method()
+	bodyHeld := !req.IsBodyStream()
+	s := p.current(now)
+	if s.panic {
+		p.panicRequests.Add(1)
+	}
+	t := s.pick(p, nil)
 	res := Result{}
-	for attempt := 0; ; attempt++ {
-		s := p.current(now)
-		t := s.pick(p, tried[:ntried])
-		if t == nil {
-			if attempt == 0 {
-				res.Outcome, res.Err = Unavailable, ErrNoTarget
-			}
-			break
-		}
-		if attempt > 0 && !p.budget.withdraw(now, p.cfg.RetryBudget) {
-			p.retriesDenied.Add(1)
-			break
-		}
-		t.prepare(req)
-		t.inflight.Add(1)
-		err := t.client.DoDeadline(req, resp, deadline)
-		t.inflight.Add(-1)
-		res.Target, res.Err, res.Attempts = t, err, attempt+1
-		res.Outcome = classify(err)
+	if t == nil {
+		res.Outcome, res.Err = Unavailable, ErrNoTarget
+		res.RetryAfter = s.retryAfter(now)
+		return res
+	}
+	var tried [maxAvoid]*Target
+	ntried, retries, stale, staleHere := 0, 0, 0, 0
+	retrying := false // the current attempt is a retry (not a resend after a stale connection)
+	for {
+		a := p.attempt(t, req, resp, deadline)
+		res.Target, res.Err, res.Outcome = t, a.err, a.fail.outcome()
+		res.Attempts++
 		now = p.now()
-		p.observe(t, res.Outcome, err, resp, now)
-		if attempt > 0 {
-			if res.Outcome == OK {
+		p.observe(t, a.fail, a.err, resp, now)
+		if retrying {
+			if a.fail == failNone {
 				p.retriesOK.Add(1)
 			} else {
 				p.retriesFailed.Add(1)
@@ -268,18 +313,80 @@ func (p *Pool) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.
 		}
 		// The deadline is on the caller's (real) clock; past it fasthttp
 		// would answer ErrTimeout without sending, a false Timeout.
-		if !canRetry || attempt >= p.cfg.Retries || !isConnectFailure(err) || time.Until(deadline) <= 0 {
+		if a.fail == failNone || !RetryDecision(a.err, method, bodyHeld, a.started) || time.Until(deadline) <= 0 {
 			break
 		}
-		if ntried < maxAvoid {
+		if ntried < maxAvoid && !contains(tried[:ntried], t) {
 			tried[ntried] = t
 			ntried++
 		}
+		next := p.current(now).pick(p, tried[:ntried])
+		if next == nil || contains(tried[:ntried], next) {
+			// No other target: the same one, on a new connection, only
+			// when the failed connection was a pooled one.
+			if a.fail != failStale && !(a.fail == failClosed && a.reused) {
+				break
+			}
+			next = t
+		}
+		retrying = a.fail != failStale
+		if !retrying {
+			stale++
+			p.staleConns.Add(1)
+			if stale > maxStale {
+				break
+			}
+		} else {
+			if retries >= p.cfg.Retries {
+				break
+			}
+			if !p.budget.withdraw(now, p.cfg.RetryBudget) {
+				p.retriesDenied.Add(1)
+				break
+			}
+			retries++
+		}
+		if next == t {
+			staleHere++
+			if a.fail != failStale || staleHere >= staleFlush {
+				t.client.CloseIdleConnections()
+			}
+		} else {
+			staleHere = 0
+		}
+		t = next
 	}
 	if res.Outcome == Unavailable {
 		res.RetryAfter = p.current(now).retryAfter(now)
 	}
 	return res
+}
+
+// attemptResult is one exchange with one target.
+type attemptResult struct {
+	err     error
+	fail    failure
+	reused  bool // the connection had served a request before
+	started bool // a response byte arrived
+}
+
+// attempt sends req to t once (fasthttp's own retry is off, see
+// newTarget) and classifies the result.
+func (p *Pool) attempt(t *Target, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) attemptResult {
+	t.prepare(req)
+	t.inflight.Add(1)
+	err := t.client.DoDeadline(req, resp, deadline)
+	t.inflight.Add(-1)
+	a := attemptResult{err: err}
+	if err != nil {
+		// The connection is closed after a failed call, so no other
+		// request can be using it now.
+		if c := exchangeOf(resp.LocalAddr()); c != nil {
+			a.reused, a.started = c.reused, c.started
+		}
+	}
+	a.fail = classifyFailure(err, a.started)
+	return a
 }
 
 // dialError marks a failure to connect (TCP or TLS handshake), so it is
@@ -294,30 +401,21 @@ func isConnectFailure(err error) bool {
 	return ok
 }
 
-func classify(err error) Outcome {
-	if err == nil {
+// outcome maps a failure onto what the proxy answers: nothing sent is
+// Unavailable (an idempotency claim is released), a timeout is Timeout,
+// anything after sending is BadResponse.
+func (f failure) outcome() Outcome {
+	switch f {
+	case failNone:
 		return OK
-	}
-	switch {
-	case isConnectFailure(err), errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout):
+	case failConnect, failStale, failNoFreeConns:
 		return Unavailable
-	case errors.Is(err, fasthttp.ErrTimeout):
+	case failTimeout:
 		// fasthttp also answers ErrTimeout when the deadline ran out while
 		// waiting for a free connection (remaining time < connect_timeout);
 		// that request never left, but Timeout keeps an idempotency claim,
 		// the safe side of the ambiguity.
 		return Timeout
 	}
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		return Timeout
-	}
 	return BadResponse
-}
-
-func idempotent(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "QUERY":
-		return true
-	}
-	return false
 }
