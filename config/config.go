@@ -152,6 +152,7 @@ type Idempotency struct {
 	OnReuse           string   `toml:"on_reuse"`
 	LockTimeout       Duration `toml:"lock_timeout"`
 	MaxStoredResponse Size     `toml:"max_stored_response"`
+	MaxKeysPerClient  int      `toml:"max_keys_per_client"`
 }
 
 // Upstream is one [[upstreams]] entry.
@@ -252,6 +253,7 @@ func Defaults() Config {
 			OnReuse:           "conflict",
 			LockTimeout:       Duration(60 * time.Second),
 			MaxStoredResponse: 1 << 20,
+			MaxKeysPerClient:  10000,
 		},
 	}
 }

@@ -56,6 +56,7 @@ const (
 	CodeSchemaViolation           = "schema_violation"
 	CodeIdempotencyKeyMismatch    = "idempotency_key_mismatch"
 	CodeRateLimited               = "rate_limited"
+	CodeIdempotencyQuotaExceeded  = "idempotency_quota_exceeded"
 	CodeUpstreamError             = "upstream_error"
 	CodeUpstreamBadResponse       = "upstream_bad_response"
 	CodeInternalError             = "internal_error"

@@ -39,7 +39,7 @@ func BenchmarkAppendScope(b *testing.B) {
 	method, key := []byte("POST"), []byte("f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendScope(buf[:0], CredentialToken, "client-a", method, "/v1/assets", key)
+		buf = AppendScope(buf[:0], CredentialToken, "client-a", nil, method, "/v1/assets", key)
 	}
 }
 
@@ -65,7 +65,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 				i++
 				now = now.Add(time.Microsecond)
 				key = append(strconv.AppendInt(key[:0], int64(i), 10), "-7dec-11d0-a765-00a0c91e6bf6"...)
-				scope = AppendScope(scope[:0], CredentialToken, "client-a", []byte("POST"), "/v1/assets", key)
+				scope = AppendScope(scope[:0], CredentialToken, "client-a", nil, []byte("POST"), "/v1/assets", key)
 				r, err := m.Claim(ctx, now, scope, fpA)
 				if err != nil || r.State != StateClaimed {
 					b.Fatal(r, err)

@@ -48,6 +48,9 @@ const (
 	// Mismatch: 422 idempotency_key_mismatch (replay mode, another request
 	// body or target under the same key).
 	Mismatch
+	// OverQuota: 429 idempotency_quota_exceeded with Retry-After from
+	// ClaimResult.RetryAfter; the upstream is not reached.
+	OverQuota
 )
 
 func (a Action) String() string {
@@ -62,6 +65,8 @@ func (a Action) String() string {
 		return "reused"
 	case Mismatch:
 		return "mismatch"
+	case OverQuota:
+		return "over_quota"
 	}
 	return "invalid"
 }
@@ -70,6 +75,7 @@ func (a Action) String() string {
 //
 //	claimed                         → Forward (both modes)
 //	in flight                       → ConflictInFlight (both modes)
+//	over the client's quota         → OverQuota (both modes)
 //	completed, conflict             → ConflictReused
 //	completed, replay, other fp     → Mismatch
 //	completed, replay, same fp      → Replay, or ConflictReused when no
@@ -82,6 +88,8 @@ func Decide(mode Mode, r ClaimResult) Action {
 		return Forward
 	case StateInFlight:
 		return ConflictInFlight
+	case StateOverQuota:
+		return OverQuota
 	}
 	if mode != ModeReplay {
 		return ConflictReused

@@ -15,6 +15,7 @@ type Config struct {
 	MaxStoredResponse int           // largest body kept for replay (max_stored_response)
 	OnReuse           Mode          // responses are kept only in ModeReplay
 	MemoryBudget      int64         // memory store bound in bytes (store.memory_budget)
+	MaxKeysPerClient  int           // live entries one client may hold (max_keys_per_client); 0 = no limit
 }
 
 // DefaultConfig returns CONFIG.md's defaults.
@@ -25,6 +26,7 @@ func DefaultConfig() Config {
 		MaxStoredResponse: 1 << 20,
 		OnReuse:           ModeConflict,
 		MemoryBudget:      128 << 20,
+		MaxKeysPerClient:  10000,
 	}
 }
 
@@ -38,6 +40,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("idempotency: max_stored_response %d: must not be negative", c.MaxStoredResponse)
 	case c.MemoryBudget <= 0:
 		return fmt.Errorf("idempotency: memory budget %d: must be positive", c.MemoryBudget)
+	case c.MaxKeysPerClient < 0:
+		return fmt.Errorf("idempotency: max_keys_per_client %d: must not be negative (0 = no limit)", c.MaxKeysPerClient)
 	}
 	return nil
 }
@@ -59,6 +63,7 @@ type Memory struct {
 	lastFullSweep atomic.Int64 // unix nanoseconds
 	seed          maphash.Seed
 	shards        [shardCount]shard
+	quota         *quotaTable // max_keys_per_client, see quota.go
 }
 
 var _ Store = (*Memory)(nil)
@@ -71,7 +76,7 @@ func NewMemory(cfg Config) (*Memory, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Memory{seed: maphash.MakeSeed()}
+	m := &Memory{seed: maphash.MakeSeed(), quota: newQuotaTable()}
 	m.cfg.Store(&cfg)
 	for i := range m.shards {
 		m.shards[i].m = make(map[string]int32)
@@ -118,6 +123,7 @@ func (m *Memory) Claim(_ context.Context, now time.Time, scope []byte, fp Finger
 		i     int32
 		found bool
 		e     *entry
+		cost  int64
 	)
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
@@ -133,7 +139,7 @@ func (m *Memory) Claim(_ context.Context, now time.Time, scope []byte, fp Finger
 		// item, the key and, when no slot is free, a chunk of slots. An
 		// expired entry still in the map is replaced in place, key and
 		// slot included.
-		cost := 2 * qitemSize
+		cost = 2 * qitemSize
 		if found {
 			cost -= stateCost(e)
 		} else {
@@ -155,6 +161,18 @@ func (m *Memory) Claim(_ context.Context, now time.Time, scope []byte, fp Finger
 		s.mu.Unlock()
 		m.sweepAll(t)
 	}
+	exp := t + int64(cfg.LockTimeout)
+	if wait, err := m.quota.admit(m, cfg.MemoryBudget, scope, exp, t, cfg.MaxKeysPerClient); err != nil || wait > 0 {
+		m.used.Add(-cost)
+		if err != nil {
+			s.counters.storeFull++
+			s.mu.Unlock()
+			return ClaimResult{}, err
+		}
+		s.counters.overQuota++
+		s.mu.Unlock()
+		return ClaimResult{State: StateOverQuota, RetryAfter: wait}, nil
+	}
 	if found {
 		s.counters.expired++
 	} else {
@@ -163,7 +181,7 @@ func (m *Memory) Claim(_ context.Context, now time.Time, scope []byte, fp Finger
 	if s.token++; s.token == 0 {
 		s.token = 1 // a zero Lease never matches
 	}
-	e.fp, e.exp, e.data, e.token, e.state = fp, t+int64(cfg.LockTimeout), nil, s.token, stClaimed
+	e.fp, e.exp, e.data, e.token, e.state = fp, exp, nil, s.token, stClaimed
 	s.claims.push(qitem{exp: e.exp, slot: i})
 	s.counters.claims++
 	token := e.token
@@ -278,6 +296,7 @@ func (m *Memory) finish(cfg *Config, t int64, l Lease, data []byte, dropped, aba
 	}
 	e.fp, e.exp, e.data, e.token, e.state = l.Fingerprint, t+int64(cfg.TTL), data, uint32(l.Token), state
 	s.records.push(qitem{exp: e.exp, slot: i})
+	m.quota.update(m, cfg.MemoryBudget, l.Scope, e.exp)
 	return nil
 }
 
@@ -298,6 +317,7 @@ func (m *Memory) Release(_ context.Context, l Lease) error {
 	}
 	m.used.Add(-entryCost(e)) // its queue item is refunded when popped
 	s.remove(i)
+	m.quota.remove(m, l.Scope)
 	s.counters.releases++
 	return nil
 }
@@ -323,6 +343,7 @@ func (m *Memory) Stats() Stats {
 		st.LateCompletions += c.late
 		st.ResponsesDropped += c.responsesDropped
 		st.Expired += c.expired
+		st.OverQuota += c.overQuota
 	}
 	st.Bytes = m.used.Load()
 	return st

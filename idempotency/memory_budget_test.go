@@ -32,6 +32,7 @@ func TestMemoryStaysWithinBudget(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.OnReuse = ModeReplay
 	cfg.MemoryBudget = 64 << 20
+	cfg.MaxKeysPerClient = 0 // one client fills the store here; quotas have their own tests
 
 	before := heapAfterGC()
 	m := newMemory(t, cfg)
@@ -41,7 +42,7 @@ func TestMemoryStaysWithinBudget(t *testing.T) {
 	claimed, full := 0, 0
 	for i := range keys {
 		key = append(strconv.AppendInt(key[:0], int64(i), 10), "-f81d4fae-7dec-11d0-a765"...)
-		scope = AppendScope(scope[:0], CredentialToken, "client-a", []byte("POST"), "/v1/assets", key)
+		scope = AppendScope(scope[:0], CredentialToken, "client-a", nil, []byte("POST"), "/v1/assets", key)
 		r, err := m.Claim(ctx, t0, scope, fpA)
 		if errors.Is(err, ErrStoreFull) {
 			full++

@@ -34,7 +34,7 @@ func newMemory(t testing.TB, cfg Config) *Memory {
 }
 
 func scopeOf(cred, key string) []byte {
-	return AppendScope(nil, CredentialToken, cred, []byte("POST"), "/v1/assets", []byte(key))
+	return AppendScope(nil, CredentialToken, cred, nil, []byte("POST"), "/v1/assets", []byte(key))
 }
 
 var (
@@ -91,6 +91,7 @@ func checkAccounting(t testing.TB, m *Memory) {
 		}
 		s.mu.Unlock()
 	}
+	want += m.quota.usage()
 	if got := m.used.Load(); got != want {
 		t.Fatalf("accounted %d bytes, contents need %d", got, want)
 	}
@@ -327,7 +328,7 @@ func TestResponseNotKeptWhenOverBudgetButRecordIs(t *testing.T) {
 	cfg := testConfig(ModeReplay)
 	cfg.MaxStoredResponse = 1 << 20
 	sc := scopeOf("client-a", "k1")
-	cfg.MemoryBudget = chunkCost + 2*qitemSize + allocSize(len(sc)) + 100 // a claim, not a 1 KiB body
+	cfg.MemoryBudget = chunkCost + 2*qitemSize + allocSize(len(sc)) + clientCost(Client(sc)) + quotaKeyCost + 100 // a claim, not a 1 KiB body
 	m := newMemory(t, cfg)
 	r := mustClaim(t, m, t0, sc, fpA, StateClaimed)
 	resp := created()

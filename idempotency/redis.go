@@ -25,6 +25,7 @@ type Redis struct {
 
 	claims, inFlight, completed, replayable, mismatches, storeFull atomic.Uint64
 	releases, abandons, leasesLost, late, responsesDropped, errs   atomic.Uint64
+	overQuota                                                      atomic.Uint64
 }
 
 var _ Store = (*Redis)(nil)
@@ -69,13 +70,17 @@ func (r *Redis) Claim(ctx context.Context, _ time.Time, scope []byte, fp Fingerp
 	cfg := r.cfg.Load()
 	token := newToken()
 	claim := appendHeader(make([]byte, 0, headerLen), kindClaimed, token, fp)
-	claimed, entry, err := r.runClaim(ctx, redisKey(scope), claim, millis(cfg.LockTimeout), cfg.OnReuse == ModeReplay)
+	claimed, wait, entry, err := r.runClaim(ctx, keysOf(scope), claim, millis(cfg.LockTimeout), cfg.OnReuse == ModeReplay, cfg.MaxKeysPerClient)
 	if err != nil {
 		err = r.fail("claim", err)
 		if errors.Is(err, ErrStoreFull) {
 			r.storeFull.Add(1)
 		}
 		return ClaimResult{}, err
+	}
+	if wait > 0 {
+		r.overQuota.Add(1)
+		return ClaimResult{State: StateOverQuota, RetryAfter: wait}, nil
 	}
 	if claimed {
 		r.claims.Add(1)
@@ -160,7 +165,7 @@ func (r *Redis) Abandon(ctx context.Context, _ time.Time, l Lease) error {
 }
 
 func (r *Redis) finish(ctx context.Context, cfg *Config, l Lease, rec []byte, op string) error {
-	n, err := r.runFinish(ctx, redisKey(l.Scope), leasePrefix(l), rec, millis(cfg.TTL))
+	n, err := r.runFinish(ctx, keysOf(l.Scope), leasePrefix(l), rec, millis(cfg.TTL), cfg.MaxKeysPerClient)
 	if err != nil {
 		return r.fail(op, err)
 	}
@@ -183,7 +188,7 @@ func leasePrefix(l Lease) []byte {
 // Release implements Store: the claim is deleted if the lease still holds
 // it, so a retry may go through.
 func (r *Redis) Release(ctx context.Context, l Lease) error {
-	n, err := r.runRelease(ctx, redisKey(l.Scope), leasePrefix(l))
+	n, err := r.runRelease(ctx, keysOf(l.Scope), leasePrefix(l))
 	if err != nil {
 		return r.fail("release", err)
 	}
@@ -217,6 +222,7 @@ func (r *Redis) Stats() Stats {
 		LeasesLost:       r.leasesLost.Load(),
 		LateCompletions:  r.late.Load(),
 		ResponsesDropped: r.responsesDropped.Load(),
+		OverQuota:        r.overQuota.Load(),
 	}
 }
 

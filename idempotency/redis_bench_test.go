@@ -31,7 +31,7 @@ func BenchmarkRedisClaimComplete(b *testing.B) {
 				for range b.N {
 					i++
 					key = append(strconv.AppendInt(key[:0], int64(i), 10), "-7dec-11d0-a765-00a0c91e6bf6"...)
-					scope = AppendScope(scope[:0], CredentialToken, "client-a", []byte("POST"), "/v1/assets", key)
+					scope = AppendScope(scope[:0], CredentialToken, "client-a", nil, []byte("POST"), "/v1/assets", key)
 					r, err := s.Claim(ctx, time.Time{}, scope, fpA)
 					if err != nil || r.State != StateClaimed {
 						b.Fatal(r, err)
@@ -59,7 +59,7 @@ func BenchmarkRedisClaimComplete(b *testing.B) {
 				key := make([]byte, 0, 40)
 				for pb.Next() {
 					key = append(strconv.AppendInt(key[:0], n.Add(1), 10), "-7dec-11d0-a765-00a0c91e6bf6"...)
-					scope = AppendScope(scope[:0], CredentialToken, "client-a", []byte("POST"), "/v1/assets", key)
+					scope = AppendScope(scope[:0], CredentialToken, "client-a", nil, []byte("POST"), "/v1/assets", key)
 					r, err := s.Claim(ctx, time.Time{}, scope, fpA)
 					if err != nil || r.State != StateClaimed {
 						b.Error(r, err)

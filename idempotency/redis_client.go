@@ -98,35 +98,39 @@ func RedisOptions(addrs []string, password string, timeout time.Duration) *redis
 	}
 }
 
-// runClaim runs claimScript: claimed, or the entry holding the key.
-func (b *redisBinding) runClaim(ctx context.Context, key string, claim []byte, lockMillis int64, replay bool) (claimed bool, entry []byte, err error) {
+// runClaim runs claimScript: claimed, over the client's quota (retry > 0,
+// the wait), or the entry holding the key.
+func (b *redisBinding) runClaim(ctx context.Context, k redisKeys, claim []byte, lockMillis int64, replay bool, maxKeys int) (claimed bool, retry time.Duration, entry []byte, err error) {
 	flag := "0"
 	if replay {
 		flag = "1"
 	}
-	v, err := claimLua.Run(ctx, b.c, []string{key}, claim, lockMillis, flag).Result()
+	v, err := claimLua.Run(ctx, b.c, []string{k.record, k.quota}, claim, lockMillis, flag, k.member, maxKeys).Result()
 	if err != nil {
-		return false, nil, err
+		return false, 0, nil, err
 	}
 	switch v := v.(type) {
 	case int64:
 		if v == 1 {
-			return true, nil, nil
+			return true, 0, nil, nil
+		}
+		if v < 0 {
+			return false, time.Duration(-v) * time.Millisecond, nil, nil
 		}
 	case string:
-		return false, []byte(v), nil
+		return false, 0, []byte(v), nil
 	}
-	return false, nil, fmt.Errorf("unexpected reply %v", v)
+	return false, 0, nil, fmt.Errorf("unexpected reply %v", v)
 }
 
 // runFinish runs finishScript and returns its code.
-func (b *redisBinding) runFinish(ctx context.Context, key string, prefix, rec []byte, ttlMillis int64) (int64, error) {
-	return finishLua.Run(ctx, b.c, []string{key}, prefix, rec, ttlMillis).Int64()
+func (b *redisBinding) runFinish(ctx context.Context, k redisKeys, prefix, rec []byte, ttlMillis int64, maxKeys int) (int64, error) {
+	return finishLua.Run(ctx, b.c, []string{k.record, k.quota}, prefix, rec, ttlMillis, k.member, maxKeys).Int64()
 }
 
 // runRelease runs releaseScript and returns its code.
-func (b *redisBinding) runRelease(ctx context.Context, key string, prefix []byte) (int64, error) {
-	return releaseLua.Run(ctx, b.c, []string{key}, prefix).Int64()
+func (b *redisBinding) runRelease(ctx context.Context, k redisKeys, prefix []byte) (int64, error) {
+	return releaseLua.Run(ctx, b.c, []string{k.record, k.quota}, prefix, k.member).Int64()
 }
 
 // Ping reports whether Redis answers (every master of a cluster), for

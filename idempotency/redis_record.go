@@ -8,13 +8,17 @@ import (
 
 // Redis keys and values.
 //
-// Key: "cgw:idem:{" + hex(SHA-256(scope)) + "}". The scope holds arbitrary
-// bytes of up to ~1 KiB (credential, route, a 255-character key); its hash
-// is a fixed 75-byte key that is safe to log and to type into redis-cli.
-// The braces are a Redis Cluster hash tag: the slot is computed from the
-// hex digest alone, so any key derived from the same scope later (say a
-// separate body key) lands on the same slot and a Lua script may touch
-// both.
+// Key: "cgw:idem:{" + hex(SHA-256(client)) + "}" + hex(SHA-256(scope)),
+// where client is the scope's client part (Client). The scope holds
+// arbitrary bytes of up to ~1 KiB (credential, org, route, a 255-character
+// key); its hash is a fixed key that is safe to log and to type into
+// redis-cli. The braces are a Redis Cluster hash tag: every key of one
+// client, and the client's quota set, land on one slot, so a Lua script
+// may touch a record and its client's set atomically.
+//
+// Quota set: "cgw:idemq:{" + hex(SHA-256(client)) + "}", a sorted set of
+// the client's live entries: member hex(SHA-256(scope)), score the entry's
+// expiry in Redis server milliseconds (max_keys_per_client).
 //
 // Value: a fixed 42-byte header, then a payload.
 //
@@ -32,10 +36,11 @@ import (
 // it cannot read at all (shorter than the header) counts as used without a
 // response: the request is refused (409), never forwarded or replayed.
 const (
-	redisKeyPrefix = "cgw:idem:"
-	recordVersion  = 1
-	headerLen      = 2 + 8 + len(Fingerprint{})
-	leasePrefixLen = 10 // version, kind and token: what a lease holder compares
+	redisKeyPrefix   = "cgw:idem:"
+	redisQuotaPrefix = "cgw:idemq:"
+	recordVersion    = 1
+	headerLen        = 2 + 8 + len(Fingerprint{})
+	leasePrefixLen   = 10 // version, kind and token: what a lease holder compares
 
 	kindClaimed   = 'C'
 	kindResponse  = 'R'
@@ -43,16 +48,33 @@ const (
 	kindAbandoned = 'A'
 )
 
-// redisKey returns the Redis key of scope.
-func redisKey(scope []byte) string {
+// redisKeys are the Redis keys and quota member of one scope.
+type redisKeys struct {
+	record, quota string
+	member        []byte // hex(SHA-256(scope)), the record key's tail
+}
+
+func keysOf(scope []byte) redisKeys {
+	client := sha256.Sum256(Client(scope))
 	sum := sha256.Sum256(scope)
-	var b [len(redisKeyPrefix) + 1 + 2*sha256.Size + 1]byte
+	var b [len(redisKeyPrefix) + 1 + 2*sha256.Size + 1 + 2*sha256.Size]byte
 	n := copy(b[:], redisKeyPrefix)
 	b[n] = '{'
+	hex.Encode(b[n+1:], client[:])
+	n += 1 + 2*sha256.Size
+	b[n] = '}'
 	hex.Encode(b[n+1:], sum[:])
-	b[len(b)-1] = '}'
-	return string(b[:])
+	record := string(b[:])
+	tag := record[len(redisKeyPrefix) : len(redisKeyPrefix)+2+2*sha256.Size]
+	return redisKeys{
+		record: record,
+		quota:  redisQuotaPrefix + tag,
+		member: b[n+1:],
+	}
 }
+
+// redisKey returns the Redis key of scope's record.
+func redisKey(scope []byte) string { return keysOf(scope).record }
 
 // appendHeader appends a record header.
 func appendHeader(dst []byte, kind byte, token uint64, fp Fingerprint) []byte {
@@ -107,22 +129,47 @@ func parseRecord(v []byte) (rec record, ok bool) {
 // One script rather than SET NX followed by GET: that is two round trips,
 // and the key can expire or change between them. Nor SET NX GET (Redis
 // 7.0+), which would return a megabyte record to every conflicting
-// request. The script works on Redis 2.6 and later, returns 42 bytes to a
-// conflict, and recognises its own retried claim.
+// request. The script returns 42 bytes to a conflict, and recognises its
+// own retried claim.
 //
+//	KEYS[1] the record, KEYS[2] the client's quota set
 //	ARGV[1] the new claim (a header of kind 'C')
 //	ARGV[2] lock_timeout in milliseconds
 //	ARGV[3] "1" when a response could be replayed (on_reuse = "replay")
+//	ARGV[4] the scope's quota member
+//	ARGV[5] max_keys_per_client (0: no limit, the set is not kept)
 //
-// It returns 1 when the key was taken, else the entry: whole when it may be
-// replayed to this request (replay mode, kind 'R', same fingerprint), else
-// only its header, so a conflict costs 42 bytes on the wire however large
-// the stored response. An entry equal to ARGV[1] is this very claim, run
-// again because the client retried after a lost reply: it answers 1, so a
-// retried Claim is not reported as in flight to its own holder.
+// It returns 1 when the key was taken; a negative number -n when the key
+// is new but the client holds ARGV[5] live entries, n being the
+// milliseconds until the oldest expires (at least 1); else the entry:
+// whole when it may be replayed to this request (replay mode, kind 'R',
+// same fingerprint), else only its header, so a conflict costs 42 bytes on
+// the wire however large the stored response. An entry equal to ARGV[1] is
+// this very claim, run again because the client retried after a lost
+// reply: it answers 1, so a retried Claim is not reported as in flight to
+// its own holder. Scores are Redis's clock (TIME), like PX expiry; Redis
+// 5+ replicates a script's effects, not the script, so reading the clock
+// before writing is allowed.
 var claimScript = `
 local v = redis.call('GET', KEYS[1])
 if not v then
+	local max = tonumber(ARGV[5])
+	if max > 0 then
+		if redis.replicate_commands then redis.replicate_commands() end
+		local t = redis.call('TIME')
+		local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+		redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+		redis.call('ZREM', KEYS[2], ARGV[4])
+		if redis.call('ZCARD', KEYS[2]) >= max then
+			local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+			return -math.max(1, tonumber(oldest[2]) - now)
+		end
+		local lock = tonumber(ARGV[2])
+		redis.call('ZADD', KEYS[2], now + lock, ARGV[4])
+		if redis.call('PTTL', KEYS[2]) < lock then
+			redis.call('PEXPIRE', KEYS[2], lock)
+		end
+	end
 	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 	return 1
 end
@@ -137,16 +184,19 @@ return string.sub(v, 1, 42)
 
 // finishScript is Complete and Abandon: compare the lease, write the record.
 //
+//	KEYS[1] the record, KEYS[2] the client's quota set
 //	ARGV[1] the lease's claim prefix (version, 'C', token: 10 bytes)
 //	ARGV[2] the record
 //	ARGV[3] ttl in milliseconds
+//	ARGV[4] the scope's quota member
+//	ARGV[5] max_keys_per_client (0: the set is not kept)
 //
 // Returns 1 when the claim became the record, 2 when the claim had expired
 // and nobody else holds the key (a late completion: the upstream did
 // execute, so the outcome is recorded all the same), 3 when the key already
 // holds a record with this lease's token (this call retried after a lost
 // reply: done), 0 when another claim or record holds the key (lease lost;
-// nothing changed).
+// nothing changed). The record's entry in the quota set lives ttl too.
 var finishScript = `
 local v = redis.call('GET', KEYS[1])
 local state = 2
@@ -159,19 +209,33 @@ if v then
 		return 0
 	end
 end
+if tonumber(ARGV[5]) > 0 then
+	if redis.replicate_commands then redis.replicate_commands() end
+	local t = redis.call('TIME')
+	local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+	local ttl = tonumber(ARGV[3])
+	redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
+	if redis.call('PTTL', KEYS[2]) < ttl then
+		redis.call('PEXPIRE', KEYS[2], ttl)
+	end
+end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return state
 `
 
-// releaseScript deletes the claim if the lease still holds it.
+// releaseScript deletes the claim if the lease still holds it, and its
+// entry in the quota set.
 //
+//	KEYS[1] the record, KEYS[2] the client's quota set
 //	ARGV[1] the lease's claim prefix
+//	ARGV[2] the scope's quota member
 //
 // Returns 1 when deleted, 0 when the key is gone or held by another.
 var releaseScript = `
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, 10) == ARGV[1] then
 	redis.call('DEL', KEYS[1])
+	redis.call('ZREM', KEYS[2], ARGV[2])
 	return 1
 end
 return 0

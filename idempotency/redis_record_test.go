@@ -9,17 +9,22 @@ import (
 
 func TestRedisKeyIsAHashTaggedDigest(t *testing.T) {
 	a := redisKey(scopeOf("client-a", "k1"))
-	if len(a) != 75 || !strings.HasPrefix(a, "cgw:idem:{") || !strings.HasSuffix(a, "}") {
+	if len(a) != 139 || !strings.HasPrefix(a, "cgw:idem:{") || a[74] != '}' {
 		t.Fatalf("key %q", a)
 	}
 	if strings.Count(a, "{") != 1 || strings.Count(a, "}") != 1 {
 		t.Fatalf("key %q: the hash tag must be the only braces", a)
 	}
-	if redisKey(scopeOf("client-a", "k1")) != a || redisKey(scopeOf("client-b", "k1")) == a {
+	if redisKey(scopeOf("client-a", "k1")) != a || redisKey(scopeOf("client-b", "k1")) == a || redisKey(scopeOf("client-a", "k2")) == a {
 		t.Fatal("key is not a function of the scope")
 	}
+	// One client's records and quota set share the hash tag (one slot).
+	k1, k2 := keysOf(scopeOf("client-a", "k1")), keysOf(scopeOf("client-a", "k2"))
+	if k1.record[:75] != k2.record[:75] || k1.quota != "cgw:idemq:"+k1.record[9:75] || string(k1.member) != k1.record[75:] {
+		t.Fatalf("keys %q %q %q", k1.record, k2.record, k1.quota)
+	}
 	// Arbitrary scope bytes never leak into the key.
-	if k := redisKey([]byte("\x00{}\r\n")); strings.ContainsAny(k[10:74], "{}\r\n\x00") {
+	if k := redisKey([]byte("\x00{}\r\n")); strings.ContainsAny(k[10:], "{\r\n\x00") {
 		t.Fatalf("key %q", k)
 	}
 }

@@ -286,15 +286,15 @@ func TestRedisFinishingTwiceKeepsTheFirstRecord(t *testing.T) {
 // itself in flight.
 func TestRedisRetriedClaimScriptIsClaimed(t *testing.T) {
 	s, _ := startRedis(t, testConfig(ModeConflict))
-	key := redisKey(scopeOf("client-a", "k1"))
+	key := keysOf(scopeOf("client-a", "k1"))
 	claim := appendHeader(nil, kindClaimed, 42, fpA)
 	for i := range 2 {
-		if claimed, entry, err := s.runClaim(ctx, key, claim, 60000, false); err != nil || !claimed {
+		if claimed, _, entry, err := s.runClaim(ctx, key, claim, 60000, false, 10); err != nil || !claimed {
 			t.Fatalf("run %d: %v, %q, %v; want claimed", i, claimed, entry, err)
 		}
 	}
 	other := appendHeader(nil, kindClaimed, 43, fpA)
-	if claimed, entry, err := s.runClaim(ctx, key, other, 60000, false); err != nil || claimed || string(entry) != string(claim) {
+	if claimed, _, entry, err := s.runClaim(ctx, key, other, 60000, false, 10); err != nil || claimed || string(entry) != string(claim) {
 		t.Fatalf("another claim: %v, %q, %v", claimed, entry, err)
 	}
 }
@@ -477,6 +477,7 @@ func TestRedisUnavailableFailsClosedAndRecovers(t *testing.T) {
 func TestRedisClusterForwardsExactlyOne(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
 	cfg := testConfig(ModeReplay)
+	cfg.MaxKeysPerClient = 1000 // the scripts touch the record and the client's set on one slot
 	a := newRedisStore(t, cl.Addrs(), cfg, opTimeout)
 	b := newRedisStore(t, cl.Addrs(), cfg, opTimeout)
 	if err := a.Ping(ctx); err != nil {
@@ -486,9 +487,9 @@ func TestRedisClusterForwardsExactlyOne(t *testing.T) {
 	if got[StateClaimed] != 1 || got[StateInFlight] != 99 {
 		t.Fatalf("outcomes %v, want exactly one claim", got)
 	}
-	// Keys spread over the masters, each lifecycle on its own slot.
+	// Clients spread over the masters, each client's keys on its slot.
 	for i := range 30 {
-		sc := scopeOf("client-a", fmt.Sprintf("k%d", i))
+		sc := scopeOf(fmt.Sprintf("client-%d", i), fmt.Sprintf("k%d", i))
 		r := claimR(t, a, sc, fpA, StateClaimed)
 		if err := a.Complete(ctx, time.Time{}, r.Lease, created()); err != nil {
 			t.Fatal(err)

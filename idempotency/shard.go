@@ -59,6 +59,7 @@ type shard struct {
 type counters struct {
 	claims, inFlight, completed, replayable, mismatches, storeFull  uint64
 	releases, abandons, leasesLost, late, responsesDropped, expired uint64
+	overQuota                                                       uint64
 }
 
 // Costs, in bytes, charged to the budget. They over-estimate what the Go
@@ -167,6 +168,7 @@ func (s *shard) sweep(m *Memory, t int64, limit int) {
 			// reused); only its entry's own expiry counts.
 			if e := s.at(it.slot); e.state != stFree && e.exp <= t {
 				refund += entryCost(e)
+				m.quota.expire(m, e.key, e.exp)
 				s.remove(it.slot)
 				s.counters.expired++
 				removed = true

@@ -56,6 +56,10 @@ const (
 	StateInFlight
 	// StateCompleted: the key was used (answered or abandoned) within ttl.
 	StateCompleted
+	// StateOverQuota: the key is new but its client already holds
+	// max_keys_per_client live entries; nothing was claimed. RetryAfter
+	// is the time until the client's oldest entry expires.
+	StateOverQuota
 )
 
 func (s State) String() string {
@@ -66,6 +70,8 @@ func (s State) String() string {
 		return "in_flight"
 	case StateCompleted:
 		return "completed"
+	case StateOverQuota:
+		return "over_quota"
 	}
 	return "invalid"
 }
@@ -84,6 +90,8 @@ type ClaimResult struct {
 	// max_stored_response or the budget, or the outcome was unknown). It is
 	// shared and read-only.
 	Response *Response
+	// RetryAfter is set when State is StateOverQuota.
+	RetryAfter time.Duration
 }
 
 // Lease is the right to finish one claim. Scope aliases the slice passed to
@@ -126,6 +134,7 @@ type Stats struct {
 	LateCompletions  uint64 // Complete/Abandon after the claim had expired (lock_timeout too short)
 	ResponsesDropped uint64 // Complete kept the record without its response (too large or over budget)
 	Expired          uint64 // entries dropped at expiry
+	OverQuota        uint64 // Claim refused: the client holds max_keys_per_client entries (429)
 	Entries          int64  // live entries (including not yet swept expired ones)
 	Bytes            int64  // accounted bytes (memory store), at most the budget
 }

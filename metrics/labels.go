@@ -55,8 +55,8 @@ var knownCodes = map[string]bool{
 	"endpoint_gone": true, "teapot": true, "schema_violation": true, "idempotency_key_mismatch": true,
 	"rate_limited": true, "upstream_error": true, "upstream_bad_response": true, "internal_error": true,
 	"maintenance": true, "upstream_unavailable": true, "upstream_timeout": true, "overloaded": true,
-	"store_unavailable": true,
-	"auth_unavailable":  true,
+	"store_unavailable": true, "idempotency_quota_exceeded": true,
+	"auth_unavailable": true,
 }
 
 // labelCode returns the label value for a reason code: the code itself

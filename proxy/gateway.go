@@ -192,6 +192,7 @@ func idemConfig(cfg *config.Config) idempotency.Config {
 		MaxStoredResponse: int(cfg.Idempotency.MaxStoredResponse),
 		OnReuse:           mode,
 		MemoryBudget:      int64(cfg.Store.MemoryBudget)/2 - jwtShare(cfg),
+		MaxKeysPerClient:  cfg.Idempotency.MaxKeysPerClient,
 	}
 }
 

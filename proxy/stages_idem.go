@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"crypto/sha256"
 	"errors"
+	"time"
 
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/idempotency"
@@ -42,14 +44,26 @@ func (r *request) checkIdempotency() bool {
 		return false
 	}
 	path := r.normPath()
-	buf := make([]byte, 0, 160+len(key)+len(rt.name)+len(path))
+	org := h.Peek("X-Org-Token")
+	buf := make([]byte, 0, 160+len(key)+len(org)+len(rt.name)+len(path))
 	var scope []byte
-	if r.identity != nil {
-		scope = idempotency.AppendScope(buf, idempotency.CredentialToken, r.identity.ID, h.Method(), rt.name, key)
-	} else {
+	switch authz := h.PeekAll("Authorization"); {
+	case r.identity != nil:
+		scope = idempotency.AppendScope(buf, idempotency.CredentialToken, r.identity.ID, org, h.Method(), rt.name, key)
+	case len(authz) > 0:
+		// A route without gateway auth whose client authenticates with the
+		// upstream: its keys are its own, not its address's.
+		d := sha256.New()
+		for _, v := range authz {
+			d.Write(v)
+			d.Write([]byte{0})
+		}
+		var sum [sha256.Size]byte
+		scope = idempotency.AppendScope(buf, idempotency.CredentialAuthorization, d.Sum(sum[:0]), org, h.Method(), rt.name, key)
+	default:
 		var ab [64]byte
 		addr := r.clientAddr().AppendTo(ab[:0])
-		scope = idempotency.AppendScope(buf, idempotency.CredentialAddress, addr, h.Method(), rt.name, key)
+		scope = idempotency.AppendScope(buf, idempotency.CredentialAddress, addr, org, h.Method(), rt.name, key)
 	}
 	pathCopy := append(scope[len(scope):len(scope):cap(scope)], path...)
 	fp := idempotency.NewFingerprint(h.Method(), pathCopy, r.query, r.ctx.Request.Body())
@@ -71,6 +85,8 @@ func (r *request) checkIdempotency() bool {
 		return true
 	case idempotency.Replay:
 		r.replay(res.Response)
+	case idempotency.OverQuota:
+		r.fail(contract.StatusTooManyRequests, contract.CodeIdempotencyQuotaExceeded, "You hold too many live Idempotency-Keys; retry when one expires", retrySeconds(res.RetryAfter))
 	case idempotency.ConflictInFlight:
 		r.fail(contract.StatusConflict, contract.CodeIdempotencyKeyInFlight, "A request with this Idempotency-Key is still being processed", 0)
 	case idempotency.Mismatch:
@@ -134,4 +150,10 @@ func (r *request) settleClaim(outcome upstream.Outcome) {
 	if err != nil {
 		r.g.log.Warn("idempotency outcome not recorded", "request_id", string(r.reqID()), "error", err.Error())
 	}
+}
+
+// retrySeconds is d in whole seconds, rounded up, at least 1 (Retry-After,
+// RFC 9110 §10.2.3).
+func retrySeconds(d time.Duration) int {
+	return max(int((d+time.Second-1)/time.Second), 1)
 }
