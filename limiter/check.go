@@ -111,8 +111,9 @@ type result struct {
 //
 // With memory buckets it allocates nothing for a key that already has a
 // bucket, and none of its arguments escape (the proxy keeps s and d in its
-// request state). With UseRedis, each policy is one round trip (see the
-// package doc), bounded with the others of this call by redis_timeout.
+// request state). With UseRedis, the phase's policies are one round trip
+// on a single Redis, one per subject in a Cluster (see the package doc),
+// all bounded by redis_timeout.
 func (l *Limiter) Check(now time.Time, rt *Route, phase Phase, s *Subject, d *Decision) bool {
 	if phase == PreAuth || d.route != rt {
 		*d = Decision{route: rt}

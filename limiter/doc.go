@@ -113,26 +113,36 @@
 // replicas; the memory buckets above then serve only the "local" fallback.
 // A bucket is one Redis hash per (policy, key), named by a SHA-256 of
 // both, so the key bytes (an API key header, say) never reach Redis (see
-// redis_script.go). Each policy decision is one Lua script on the key's
-// node, atomic there: read the bucket, advance it to the server's TIME,
-// take (or look, or give back), and write it with PEXPIRE set, in the same
-// call, to the time it needs to refill fully plus a second. An idle key
-// thus vanishes when a new one would be the same, and a script that leaves
-// a bucket full deletes it. The arithmetic is bucket.go's, step for step in
-// doubles on a µs clock, so the same times give the same decisions and the
-// same r and t: TestRedisMatchesMemory replays a random sequence on both.
-// Requests of all replicas are ordered by the one Redis clock; a clock
-// that steps back is clamped as above.
+// redis_script.go). Decisions are Lua scripts, atomic on their node: read
+// each bucket, advance it to the server's TIME, take (or look, or give
+// back), and write it with PEXPIRE set, in the same call, to the time it
+// needs to refill fully plus a second. An idle key thus vanishes when a
+// new one would be the same, and a script that leaves a bucket full
+// deletes it. The arithmetic is bucket.go's, step for step in doubles on a
+// µs clock, so the same times give the same decisions and the same r and
+// t: TestRedisMatchesMemory replays a random sequence on both. Requests of
+// all replicas are ordered by the one Redis clock; a clock that steps back
+// is clamped as above.
 //
-// A request's policies may sit on different Cluster slots, so they are not
-// one transaction: each policy is its own script, in the route's order, and
-// a refusal gives back the tokens taken from the others with one script
-// each (in either phase). That leaves a small race: between a take and its
+// Round trips: one script call decides all the policies it holds, all or
+// nothing (every bucket has a token and each gives one, or none gives
+// any), so a refused request takes nothing and needs no give-back. On a
+// single Redis a phase's policies are one call, and at PostAuth that call
+// also carries the give-back of the PreAuth tokens, applied only if it
+// refuses: a request costs one round trip per phase that has policies
+// (TestRedisOneCallPerPhase). In a Cluster a call holds the keys of one
+// hash tag, and the tag is the key's subject (the address, the token, the
+// route…; see redis_script.go): the policies of one phase on one subject
+// (per second and per minute on the address) are still one call, and
+// policies on different subjects are one call each, in route order
+// (TestRedisClusterCallsPerSubject). Across calls there is no transaction:
+// a refusal gives back the tokens the earlier calls took, with one call per
+// tag (in either phase). That leaves a small race: between a take and its
 // give-back (about one round trip) a concurrent request of the same client
 // sees one token fewer, and may be refused where a single transaction
 // would have admitted it. It can only refuse early, by at most one token
 // per refused request in flight, never admit beyond burst: every take is
-// atomic on its bucket. A give-back that fails (Redis went away meanwhile)
+// atomic on its node. A give-back that fails (Redis went away meanwhile)
 // leaves the token spent until the bucket refills.
 //
 // Reloads: each call sends the policy's current rate and burst, and the
@@ -143,9 +153,10 @@
 // from replicas on either config alternate; each applies its own numbers.
 //
 // Store errors: all the round trips of one Check share one deadline,
-// store.redis_timeout. A script that fails (refused connection, timeout,
-// Cluster slot down, any error reply) decides its policy, and every later
-// policy of the same request in either phase, without asking Redis again,
+// store.redis_timeout. A script call that fails (refused connection,
+// timeout, Cluster slot down, any error reply) decides its policies, and
+// every later policy of the same request in either phase, without asking
+// Redis again,
 // by store.rate_limit_on_store_error: "local" takes from this replica's
 // memory bucket (full the first time; between outages it refills like any
 // bucket), "allow" admits (reported as a full bucket), "deny" refuses with

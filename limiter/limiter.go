@@ -172,10 +172,10 @@ func (l *Limiter) bindLocked(now time.Time, p *Policy) *policyState {
 			owner: l, name: p.Name, key: p.Key, header: p.Header,
 			seed: maphash.MakeSeed(), fallback: maphash.MakeSeed(),
 		}
-		st.params.Store(&params{limit: p.limit(), burst: p.Burst, since: now})
+		st.params.Store(newParams(p.limit(), p.Burst, now))
 		l.states[p.Name] = st
 	} else if cur := st.params.Load(); cur.limit != p.limit() || cur.burst != p.Burst {
-		st.params.Store(&params{limit: p.limit(), burst: p.Burst, since: now})
+		st.params.Store(newParams(p.limit(), p.Burst, now))
 	}
 	p.st.Store(st)
 	return st
@@ -290,7 +290,7 @@ type Stats struct {
 
 	// With UseRedis (the buckets above then serve only the "local"
 	// fallback):
-	RedisCalls  uint64 // bucket scripts sent to Redis (take, look, give back)
+	RedisCalls  uint64 // bucket script calls sent to Redis (round trips; one call decides several policies)
 	RedisErrors uint64 // of those, failed: unreachable, slower than redis_timeout, refused
 	Fallbacks   uint64 // policy decisions made by rate_limit_on_store_error instead of Redis
 	NearLimit   uint64 // refusals answered by the near-limit cache, without a round trip

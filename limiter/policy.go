@@ -164,6 +164,9 @@ type params struct {
 	limit float64 // tokens per second; infLimit never refuses
 	burst int
 	since time.Time // when these numbers took effect (the Update's now)
+	// rateArg and burstArg are limit and burst as the Redis script's
+	// arguments (see redisArgs); nil in params made by tests.
+	rateArg, burstArg any
 }
 
 // policyState is what survives a reload for a policy name: the hash seeds

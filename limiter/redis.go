@@ -41,7 +41,10 @@ func parseOnStoreError(s string) (storeErrorMode, error) {
 
 // redisBackend is what UseRedis installed: immutable, replaced whole.
 type redisBackend struct {
-	c       redis.UniversalClient
+	c redis.UniversalClient
+	// oneNode: a single Redis (not a Cluster), where one script call may
+	// touch any keys; in a Cluster one call holds the keys of one hash tag.
+	oneNode bool
 	onError storeErrorMode
 	timeout time.Duration
 	near    *nearCache
@@ -91,7 +94,8 @@ func (l *Limiter) UseRedis(client redis.UniversalClient, onError string, timeout
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rb := &redisBackend{c: client, onError: mode, timeout: timeout, near: newNearCache()}
+	_, oneNode := client.(*redis.Client)
+	rb := &redisBackend{c: client, oneNode: oneNode, onError: mode, timeout: timeout, near: newNearCache()}
 	if old := l.redis.Load(); old != nil && old.c == client {
 		rb.near, rb.callerClock = old.near, old.callerClock
 	}
@@ -114,6 +118,7 @@ func (l *Limiter) LastStoreError() error {
 type redisDecision struct {
 	rb     *redisBackend
 	keys   [MaxRoutePolicies]string
+	tags   [MaxRoutePolicies][16]byte // the keys' hash tags (subject digests)
 	ids    [MaxRoutePolicies]uint64
 	failed bool // a store error: the rest of the request uses onError without asking Redis
 }
@@ -139,28 +144,45 @@ func (c *redisCall) close() {
 	}
 }
 
-// run runs the bucket script with the call's deadline. An expired deadline
-// fails without touching the client: go-redis would write with a past
-// deadline and throw the pooled connection away.
-func (rb *redisBackend) run(call *redisCall, key, mode string, p *params, now time.Time) (bool, float64, error) {
+// run runs the bucket script on ops with the call's deadline. An expired
+// deadline fails without touching the client: go-redis would write with a
+// past deadline and throw the pooled connection away.
+func (rb *redisBackend) run(call *redisCall, ops []bucketOp, now time.Time, out *[MaxRoutePolicies]bucketReply) (bool, error) {
 	ctx := call.context(rb.timeout)
 	if err := ctx.Err(); err != nil {
-		return false, 0, err
+		return false, err
 	}
 	nowArg, margin := "", expiryMargin
 	if rb.callerClock {
 		nowArg, margin = strconv.FormatInt(now.UnixMicro(), 10), testExpiryMargin
 	}
-	return runBucket(ctx, rb.c, key, mode, p, nowArg, margin)
+	return runBuckets(ctx, rb.c, ops, nowArg, margin, out)
 }
 
-// checkRedis is Check on Redis buckets: the same walk over the phase's
-// policies, each one script (take, or peek once refused), then give-back.
-// Policies of one request may sit on different Cluster nodes, so this is
-// one script per policy, not one transaction: see the package doc for the
-// race that leaves.
+// checkRedis is Check on Redis buckets. Policies that need no round trip
+// are decided first: +Inf rates, and buckets the near-limit cache knows to
+// be empty (a refusal). The others go to Redis in as few script calls as
+// the store allows, each all or nothing for its takes:
+//
+//   - a single Redis: one call for all of the phase's policies; at
+//     PostAuth it also carries the give-back of the PreAuth tokens, applied
+//     only if the call refuses. So a request costs one round trip per
+//     phase that has policies, refused or not.
+//   - a Cluster: one call per hash tag, i.e. per subject (see
+//     redis_script.go): the policies of one phase on the same key (an
+//     address under a per-second and a per-minute limit) are still one
+//     call; policies on different subjects (an address and the route) are
+//     one call each, in route order, and, as before the calls were
+//     batched, a refusal gives back with one call per tag the tokens the
+//     earlier calls took.
+//
+// Once refused (by the cache or a call), later calls only look (peek), for
+// the largest Retry-After and the RateLimit fields.
 func (l *Limiter) checkRedis(now time.Time, rt *Route, phase Phase, s *Subject, d *Decision) bool {
 	var call redisCall
+	rd := d.rd
+	var pending [MaxRoutePolicies]int // policies to ask Redis about, in order
+	n := 0
 	for i, p := range rt.policies {
 		if p.Key.Phase() != phase {
 			continue
@@ -172,89 +194,190 @@ func (l *Limiter) checkRedis(now time.Time, rt *Route, phase Phase, s *Subject, 
 		if cur.limit == infLimit {
 			// Never refuses and keeps no state: no round trip.
 			*r = result{remaining: int64(cur.burst)}
-		} else {
-			l.decideRedis(now, rt, s, st, cur, !d.refused, d.rd, i, r, &call)
+			continue
 		}
-		if r.refused {
-			d.refused = true
-			d.retry = max(d.retry, r.reset)
+		sum, tag := st.redisDigest(rt, s)
+		id := nearID(&sum)
+		rd.ids[i] = id
+		if wait, ok := rd.rb.near.refused(id, cur, now); ok {
+			l.nearLimit.Add(1)
+			*r = result{refused: true, reset: max(1, ceilSeconds(wait.Seconds()))}
+			d.refuse(r)
+			continue
 		}
+		rd.keys[i] = redisKey(&sum, &tag, st.name)
+		copy(rd.tags[i][:], tag[:16])
+		pending[n] = i
+		n++
 	}
-	if d.refused {
-		for i := range d.res {
-			if r := &d.res[i]; r.took {
-				if r.b != nil {
-					r.b.giveBack(now, r) // taken from a local bucket (onError local)
-				} else {
-					l.giveBackRedis(now, rt.policies[i], d.rd, i, r, &call)
-				}
+	var done uint16 // pending policies already decided
+	for k := range n {
+		first := pending[k]
+		if done&(1<<first) != 0 {
+			continue
+		}
+		// One call: the pending policies with first's tag (all of them on
+		// a single Redis).
+		var ops [MaxRoutePolicies]bucketOp
+		var idx [MaxRoutePolicies]int
+		m := 0
+		take := !d.refused
+		mode := modeTake
+		if !take {
+			mode = modePeek
+		}
+		for _, i := range pending[k:n] {
+			if done&(1<<i) == 0 && (rd.rb.oneNode || rd.tags[i] == rd.tags[first]) {
+				done |= 1 << i
+				ops[m] = bucketOp{key: rd.keys[i], mode: mode, p: l.state(now, rt.policies[i]).params.Load()}
+				idx[m] = i
+				m++
 			}
 		}
+		// Tokens taken at PreAuth ride along, given back if this call
+		// refuses (or unconditionally when the request is refused already).
+		give := modeGiveIfNone
+		if !take {
+			give = modeGive
+		}
+		for i := range d.res {
+			if r := &d.res[i]; r.took && r.b == nil && d.checked&(1<<i) != 0 && rt.policies[i].Key.Phase() != phase &&
+				(rd.rb.oneNode || rd.tags[i] == rd.tags[first]) && m < MaxRoutePolicies {
+				ops[m] = bucketOp{key: rd.keys[i], mode: give, p: l.state(now, rt.policies[i]).params.Load()}
+				idx[m] = i
+				m++
+			}
+		}
+		l.decideRedis(now, rt, s, d, &call, ops[:m], idx[:m])
+	}
+	if d.refused {
+		l.giveBackAll(now, rt, d, &call)
 	}
 	call.close()
 	return !d.refused
 }
 
-// decideRedis is one policy's decision for s: from the near-limit cache,
-// else from Redis, else (a store error) by rate_limit_on_store_error.
-func (l *Limiter) decideRedis(now time.Time, rt *Route, s *Subject, st *policyState, cur *params, take bool, rd *redisDecision, i int, r *result, call *redisCall) {
-	rb := rd.rb
-	sum := st.redisDigest(rt, s)
-	id := nearID(&sum)
-	rd.ids[i] = id
-	if wait, ok := rb.near.refused(id, cur, now); ok {
-		l.nearLimit.Add(1)
-		*r = result{refused: true, reset: max(1, ceilSeconds(wait.Seconds()))}
-		return
-	}
+// refuse records a refusing policy's result in the decision.
+func (d *Decision) refuse(r *result) {
+	d.refused = true
+	d.retry = max(d.retry, r.reset)
+}
+
+// decideRedis makes one script call for ops (policy idx[j] each) and
+// records the answers; a store error decides the take and peek policies
+// by rate_limit_on_store_error instead (and leaves give-backs undone).
+func (l *Limiter) decideRedis(now time.Time, rt *Route, s *Subject, d *Decision, call *redisCall, ops []bucketOp, idx []int) {
+	rd := d.rd
+	var out [MaxRoutePolicies]bucketReply
+	var all bool
+	err := errRedisFailed
 	if !rd.failed {
-		mode := modeTake
-		if !take {
-			mode = modePeek
-		}
-		key := redisKey(&sum, st.name)
-		rd.keys[i] = key
 		l.redisCalls.Add(1)
-		granted, tokens, err := rb.run(call, key, mode, cur, now)
-		if err == nil {
-			// As bucket.take and bucket.peek report.
-			*r = result{took: take && granted, refused: !granted || (!take && tokens < 1)}
-			r.remaining, r.reset = remainingReset(tokens, cur)
-			rb.near.note(id, cur, now, tokens)
-			return
+		all, err = rd.rb.run(call, ops, now, &out)
+		if err != nil {
+			l.storeFailed(rd, err)
 		}
-		l.storeFailed(rd, err)
 	}
+	for j, op := range ops {
+		i := idx[j]
+		r := &d.res[i]
+		if err != nil {
+			if op.mode == modeTake || op.mode == modePeek {
+				l.fallback(now, rt, s, rd.rb.onError, op.mode == modeTake && !d.refused, i, r)
+				if r.refused {
+					d.refuse(r)
+				}
+			}
+			continue
+		}
+		tokens := out[j].tokens
+		switch op.mode {
+		case modeTake:
+			// As bucket.take reports.
+			*r = result{took: all, refused: !out[j].ok}
+		case modePeek:
+			// As bucket.peek reports.
+			*r = result{refused: tokens < 1}
+		case modeGive:
+			r.took = false
+		case modeGiveIfNone:
+			if all {
+				continue // not given back: the request goes on
+			}
+			r.took = false
+		}
+		r.remaining, r.reset = remainingReset(tokens, op.p)
+		rd.rb.near.note(rd.ids[i], op.p, now, tokens)
+		if r.refused {
+			d.refuse(r)
+		}
+	}
+}
+
+var errRedisFailed = errors.New("limiter: an earlier Redis call of this request failed")
+
+// fallback decides policy i by rate_limit_on_store_error.
+func (l *Limiter) fallback(now time.Time, rt *Route, s *Subject, mode storeErrorMode, take bool, i int, r *result) {
 	l.fallbacks.Add(1)
-	switch rb.onError {
+	st := l.state(now, rt.policies[i])
+	switch mode {
 	case fallbackLocal:
 		l.decideLocal(now, st, st.hash(rt, s), take, r)
 	case fallbackAllow:
 		// Nothing is known about the bucket: report it full, so the
 		// RateLimit field names another policy if one is lower.
-		*r = result{remaining: int64(cur.burst)}
+		*r = result{remaining: int64(st.params.Load().burst)}
 	case fallbackDeny:
 		*r = result{refused: true, reset: 1}
 	}
 }
 
-// giveBackRedis returns the token policy i took in Redis. When Redis fails
-// now (or failed earlier in the request) the token is lost: the bucket is
-// one short until it refills, which can only refuse early.
-func (l *Limiter) giveBackRedis(now time.Time, p *Policy, rd *redisDecision, i int, r *result, call *redisCall) {
-	r.took = false
-	if rd.failed {
-		return
+// giveBackAll returns the tokens a refused request still holds: from local
+// buckets (onError local), and from Redis, one call per hash tag (one call
+// on a single Redis). When Redis fails now (or failed earlier in the
+// request) the Redis tokens are lost: the bucket is one short until it
+// refills, which can only refuse early.
+func (l *Limiter) giveBackAll(now time.Time, rt *Route, d *Decision, call *redisCall) {
+	rd := d.rd
+	var left uint16
+	for i := range d.res {
+		r := &d.res[i]
+		if !r.took {
+			continue
+		}
+		if r.b != nil {
+			r.b.giveBack(now, r) // taken from a local bucket
+			continue
+		}
+		if rd.failed {
+			r.took = false
+			continue
+		}
+		left |= 1 << i
 	}
-	cur := l.state(now, p).params.Load()
-	l.redisCalls.Add(1)
-	_, tokens, err := rd.rb.run(call, rd.keys[i], modeGive, cur, now)
-	if err != nil {
-		l.storeFailed(rd, err)
-		return
+	for i := range d.res {
+		if left&(1<<i) == 0 {
+			continue
+		}
+		var ops [MaxRoutePolicies]bucketOp
+		var idx [MaxRoutePolicies]int
+		m := 0
+		for j := i; j < len(d.res); j++ {
+			if left&(1<<j) != 0 && (rd.rb.oneNode || rd.tags[j] == rd.tags[i]) {
+				left &^= 1 << j
+				ops[m] = bucketOp{key: rd.keys[j], mode: modeGive, p: l.state(now, rt.policies[j]).params.Load()}
+				idx[m] = j
+				m++
+			}
+		}
+		if rd.failed {
+			for _, j := range idx[:m] {
+				d.res[j].took = false
+			}
+			continue
+		}
+		l.decideRedis(now, rt, nil, d, call, ops[:m], idx[:m])
 	}
-	r.remaining, r.reset = remainingReset(tokens, cur)
-	rd.rb.near.note(rd.ids[i], cur, now, tokens)
 }
 
 func (l *Limiter) storeFailed(rd *redisDecision, err error) {

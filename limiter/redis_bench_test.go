@@ -15,6 +15,8 @@ import (
 // report round-trips/op (EVALSHA and EVAL calls) and redis-cmds/op (every
 // command Redis executed, those inside the script included).
 
+var benchIPMinute = &Policy{Name: "per_ip_minute", Key: KeyIP, Rate: 1e9, Burst: 1 << 30}
+
 // BenchmarkRedisCheck is one request through both phases of a client in
 // steady state, as BenchmarkCheck, with the buckets in Redis (the server's
 // clock, production options). memory/1policy is BenchmarkCheck/1policy
@@ -38,6 +40,9 @@ func BenchmarkRedisCheck(b *testing.B) {
 	}{
 		{"redis/1policy", []*Policy{benchIP}},
 		{"redis/2policies", []*Policy{benchIP, benchToken}},
+		// Two limits on the address (PreAuth) and one on the token
+		// (PostAuth).
+		{"redis/3policies", []*Policy{benchIP, benchIPMinute, benchToken}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := redistest.Start(b)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -14,17 +15,25 @@ import (
 // Redis keys, the bucket script and its client binding: the only file
 // that speaks to go-redis.
 //
-// Key: "cgw:rl:{" + hex(first 16 bytes of SHA-256(policy, key kind, key))
-// + "}:" + policy name. Every replica derives the same key for the same
-// (policy, key), unlike the per-process maphash seeds of the memory
-// buckets. The key bytes (a token id, an API key header, a certificate
-// subject) never reach Redis, only their hash, 128 bits, so no two keys
-// meet by chance or by choice. The braces are a Redis Cluster hash tag
-// around the digest alone (a policy name may contain braces), so buckets
-// spread over the slots; each script touches one key, so a request's
-// policies may live on different nodes. The policy name after the tag is
-// for people reading redis-cli. A policy whose key kind or header changes
-// hashes to new keys and starts afresh, as in memory.
+// Key: "cgw:rl:{" + hex(subject digest) + "}:" + hex(bucket digest) + ":"
+// + policy name. The bucket digest is the first 16 bytes of SHA-256(policy,
+// key kind, key); the subject digest, the Cluster hash tag, those of
+// SHA-256(key kind, key) without the policy. Every replica derives the same
+// key for the same (policy, key), unlike the per-process maphash seeds of
+// the memory buckets. The key bytes (a token id, an API key header, a
+// certificate subject) never reach Redis, only their hashes, 128 bits, so
+// no two keys meet by chance or by choice.
+//
+// The hash tag is per subject, not per bucket, so that the buckets of one
+// client under several policies with the same key (per second and per
+// minute on the address, say) sit in one Cluster slot and one script call
+// decides them all; buckets of different subjects (a client address and
+// the route) still spread over the slots, and a call never spans two tags
+// (see checkRedis). The policy name after the digests is for people reading
+// redis-cli. A policy whose key kind or header changes hashes to new keys
+// and starts afresh, as in memory. (The key format before this one, with a
+// per-bucket tag, is abandoned on upgrade: those buckets expire within
+// their refill time, and clients start full once.)
 //
 // Value: a hash {t: tokens, l: time of t in µs of the Redis clock, r: rate,
 // b: burst}, numbers in a form Lua and Go read back bit for bit (%.17g and
@@ -34,11 +43,12 @@ import (
 const redisKeyPrefix = "cgw:rl:"
 
 // redisDigest returns the SHA-256 that names s's bucket under st in
-// Redis; redisKey makes the key of it, and its bytes 16-24 name it in the
-// near-limit cache. It mirrors policyState.hash: the same key kinds, the
-// same fallback to the client address (in a domain of its own) when the
-// key is absent.
-func (st *policyState) redisDigest(rt *Route, s *Subject) [sha256.Size]byte {
+// Redis and the digest of its subject, the bucket's Cluster hash tag;
+// redisKey makes the key of them, and the bucket digest's bytes 16-24 name
+// it in the near-limit cache. It mirrors policyState.hash: the same key
+// kinds, the same fallback to the client address (in a domain of its own)
+// when the key is absent.
+func (st *policyState) redisDigest(rt *Route, s *Subject) (sum [sha256.Size]byte, tag [sha256.Size]byte) {
 	dom := byte('k') // the policy's own key
 	var k []byte
 	switch st.key {
@@ -62,7 +72,18 @@ func (st *policyState) redisDigest(rt *Route, s *Subject) [sha256.Size]byte {
 		k, dom = addr[:], 'a'
 	}
 	var buf [256]byte // on the stack for the usual key sizes
-	in := append(buf[:0], "cgw:rl:v1\x00"...)
+	// The subject: an address, a route, or a key of a kind (and header).
+	in := append(buf[:0], "cgw:rl:v2:subject\x00"...)
+	in = append(in, dom)
+	if dom == 'k' {
+		in = append(in, st.key.String()...)
+		in = append(in, ':')
+		in = append(in, st.header...)
+		in = append(in, 0)
+	}
+	in = append(in, k...)
+	tag = sha256.Sum256(in)
+	in = append(buf[:0], "cgw:rl:v1\x00"...)
 	in = append(in, st.name...)
 	in = append(in, 0)
 	in = append(in, st.key.String()...)
@@ -70,72 +91,80 @@ func (st *policyState) redisDigest(rt *Route, s *Subject) [sha256.Size]byte {
 	in = append(in, st.header...)
 	in = append(in, 0, dom)
 	in = append(in, k...)
-	return sha256.Sum256(in)
+	return sha256.Sum256(in), tag
 }
 
 // nearID is the name of a digest's bucket in the near-limit cache.
 func nearID(sum *[sha256.Size]byte) uint64 { return binary.LittleEndian.Uint64(sum[16:24]) }
 
-// redisKey is the Redis key of the bucket named sum of the policy called
-// name. It allocates: go-redis needs a string of its own.
-func redisKey(sum *[sha256.Size]byte, name string) string {
-	b := make([]byte, 0, len(redisKeyPrefix)+3+32+len(name))
+// redisKey is the Redis key of the bucket named sum, with the subject tag
+// tag, of the policy called name. It allocates: go-redis needs a string of
+// its own.
+func redisKey(sum, tag *[sha256.Size]byte, name string) string {
+	b := make([]byte, 0, len(redisKeyPrefix)+4+64+len(name))
 	b = append(b, redisKeyPrefix...)
 	b = append(b, '{')
-	b = hex.AppendEncode(b, sum[:16])
+	b = hex.AppendEncode(b, tag[:16])
 	b = append(b, '}', ':')
+	b = hex.AppendEncode(b, sum[:16])
+	b = append(b, ':')
 	b = append(b, name...)
 	return string(b)
 }
 
-// Script modes (ARGV[1]).
+// Script modes, one per key.
 const (
-	modeTake = "t" // take a token if one is there (rate.Limiter.AllowN(now, 1))
-	modePeek = "p" // report the tokens, change nothing
-	modeGive = "g" // give a token back, up to burst (AllowN(now, -1))
+	modeTake       = "t" // take a token if every "t" key of the call has one (rate.Limiter.AllowN(now, 1))
+	modePeek       = "p" // report the tokens, change nothing
+	modeGive       = "g" // give a token back, up to burst (AllowN(now, -1))
+	modeGiveIfNone = "G" // give back only if the call's takes were refused
 )
 
-// bucketScript is one token bucket operation, atomic on its node, with the
-// arithmetic of bucket.go (golang.org/x/time/rate v0.16.0) step for step in
-// IEEE doubles, so that the same times give the same decisions and token
-// counts (TestRedisMatchesMemory):
+// bucketScript is one call's token bucket operations, atomic on its node,
+// each with the arithmetic of bucket.go (golang.org/x/time/rate v0.16.0)
+// step for step in IEEE doubles, so that the same times give the same
+// decisions and token counts (TestRedisMatchesMemory):
 //
-//	KEYS[1] the bucket
-//	ARGV[1] mode: t take, p peek, g give back
-//	ARGV[2] rate, tokens per second (finite, > 0; +Inf never reaches Redis)
-//	ARGV[3] burst
-//	ARGV[4] now in µs, or "" to read the server's TIME (production: the
-//	        replicas' clocks need not agree, and one clock orders all
-//	        requests)
-//	ARGV[5] ms added to the expiry beyond the time to refill
+//	KEYS[i]      the buckets (one Cluster slot: one hash tag, see checkRedis)
+//	ARGV[1]      now in µs, or "" to read the server's TIME (production:
+//	             the replicas' clocks need not agree, and one clock orders
+//	             all requests)
+//	ARGV[2]      ms added to the expiry beyond the time to refill
+//	ARGV[3i]     KEYS[i]'s mode: t take, p peek, g give back, G give back
+//	             if the takes were refused
+//	ARGV[3i+1]   its rate, tokens per second (finite, > 0; +Inf never
+//	             reaches Redis)
+//	ARGV[3i+2]   its burst
 //
-// It returns {1 or 0, tokens}: for t whether the token was granted, and
-// the tokens left (after the take when granted, else those there); p and g
-// return 1 and the tokens. Tokens are a %.17g string (a Lua number reply
+// The takes are all or nothing: every "t" bucket is charged when each has
+// a token, else none is (a refused request takes nothing, so nothing needs
+// giving back). It returns {all, ok1, tokens1, ok2, tokens2, …}: all is 1
+// when the takes were granted (or there were none); ok_i, for a "t" key,
+// whether its own bucket had a token (1 for the other modes); tokens_i the
+// tokens left after the call. Tokens are %.17g strings (a Lua number reply
 // would be truncated to an integer).
 //
 // Times are µs (TIME's resolution; exact in a double until the year 2255),
 // and elapsed time is converted to seconds as time.Duration.Seconds does
 // (whole seconds plus nanoseconds / 1e9) so the floats match. An earlier
-// time than the bucket's is clamped to it (see the package doc). When the
+// time than a bucket's is clamped to it (see the package doc). When the
 // stored rate or burst differ from ARGV (a reload), the bucket is first
 // advanced to now under the stored numbers, then switched, keeping its
 // tokens: SetLimitAt/SetBurstAt at the first call after the reload.
 //
-// The key's expiry is set in the same call as its value, to the time the
+// A key's expiry is set in the same call as its value, to the time the
 // bucket takes to refill fully: an idle key vanishes exactly when a new one
-// would be the same. A refusal writes nothing (unless it applied a reload),
-// as a refused request takes nothing.
+// would be the same. A refusal writes nothing (unless it applied a reload).
 var bucketScript = `
 if redis.replicate_commands then redis.replicate_commands() end
-local key, mode, rate, burst = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now
-if ARGV[4] == '' then
+if ARGV[1] == '' then
 	local t = redis.call('TIME')
 	now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 else
-	now = tonumber(ARGV[4])
+	now = tonumber(ARGV[1])
 end
+local margin = tonumber(ARGV[2])
 local function advance(tokens, last, t, r, b)
 	local dt = t - last
 	if dt < 0 then dt = 0 end
@@ -144,74 +173,130 @@ local function advance(tokens, last, t, r, b)
 	if tokens > b then tokens = b end
 	return tokens
 end
-local tokens, last, dirty = burst, now, false
-local s = redis.call('HMGET', key, 't', 'l', 'r', 'b')
-if s[1] then
-	tokens, last = tonumber(s[1]), tonumber(s[2])
-	if now < last then now = last end
-	if s[3] ~= ARGV[2] or s[4] ~= ARGV[3] then
-		tokens = advance(tokens, last, now, tonumber(s[3]), tonumber(s[4]))
-		last, dirty = now, true
+local all, bk = 1, {}
+for i = 1, #KEYS do
+	local rs, bs = ARGV[3*i+1], ARGV[3*i+2]
+	local e = {mode = ARGV[3*i], rate = tonumber(rs), burst = tonumber(bs), rs = rs, bs = bs, t = now, ok = 1}
+	e.tokens, e.last, e.dirty = e.burst, now, false
+	local s = redis.call('HMGET', KEYS[i], 't', 'l', 'r', 'b')
+	if s[1] then
+		e.tokens, e.last = tonumber(s[1]), tonumber(s[2])
+		if e.t < e.last then e.t = e.last end
+		if s[3] ~= rs or s[4] ~= bs then
+			e.tokens = advance(e.tokens, e.last, e.t, tonumber(s[3]), tonumber(s[4]))
+			e.last, e.dirty = e.t, true
+		end
 	end
-end
-local granted, out = 1, 0
-if mode == 't' then
-	out = advance(tokens, last, now, rate, burst)
-	local left = out - 1
-	if burst < 1 or (left < 0 and (-left / rate) * 1e9 >= 1) then
-		granted = 0
-	else
-		tokens, last, dirty, out = left, now, true, left
+	e.out = advance(e.tokens, e.last, e.t, e.rate, e.burst)
+	if e.mode == 't' then
+		local left = e.out - 1
+		if e.burst < 1 or (left < 0 and (-left / e.rate) * 1e9 >= 1) then
+			e.ok, all = 0, 0
+		end
 	end
-elseif mode == 'g' then
-	tokens = advance(tokens, last, now, rate, burst) + 1
-	if tokens > burst then tokens = burst end
-	last, dirty, out = now, true, tokens
-else
-	out = advance(tokens, last, now, rate, burst)
+	bk[i] = e
 end
-if dirty then
-	if tokens >= burst then
-		redis.call('DEL', key)
-	else
-		redis.call('HSET', key, 't', string.format('%.17g', tokens), 'l', string.format('%.17g', last), 'r', ARGV[2], 'b', ARGV[3])
-		local ms = math.ceil((burst - tokens) / rate * 1000) + tonumber(ARGV[5])
-		if ms > 1e12 then ms = 1e12 end
-		redis.call('PEXPIRE', key, string.format('%d', ms))
+local reply = {all}
+for i = 1, #KEYS do
+	local e = bk[i]
+	if e.mode == 't' and all == 1 then
+		e.out = e.out - 1
+		e.tokens, e.last, e.dirty = e.out, e.t, true
+	elseif e.mode == 'g' or (e.mode == 'G' and all == 0) then
+		e.out = e.out + 1
+		if e.out > e.burst then e.out = e.burst end
+		e.tokens, e.last, e.dirty = e.out, e.t, true
 	end
+	if e.dirty then
+		if e.tokens >= e.burst then
+			redis.call('DEL', KEYS[i])
+		else
+			redis.call('HSET', KEYS[i], 't', string.format('%.17g', e.tokens), 'l', string.format('%.17g', e.last), 'r', e.rs, 'b', e.bs)
+			local ms = math.ceil((e.burst - e.tokens) / e.rate * 1000) + margin
+			if ms > 1e12 then ms = 1e12 end
+			redis.call('PEXPIRE', KEYS[i], string.format('%d', ms))
+		end
+	end
+	reply[2*i] = e.ok
+	reply[2*i+1] = string.format('%.17g', e.out)
 end
-return {granted, string.format('%.17g', out)}
+return reply
 `
 
 var bucketLua = redis.NewScript(bucketScript)
 
-// Expiry margins (ARGV[5]): a second beyond the refill time in production;
+// Expiry margins (ARGV[2]): a second beyond the refill time in production;
 // an hour when tests drive the bucket with their own clock, whose time does
 // not pass with the server's.
-const (
-	expiryMargin     = "1000"
-	testExpiryMargin = "3600000"
+var (
+	expiryMargin     any = "1000"
+	testExpiryMargin any = "3600000"
 )
 
-// runBucket runs bucketScript on key. nowMicros is "" in production.
-func runBucket(ctx context.Context, c redis.UniversalClient, key, mode string, p *params, nowMicros, margin string) (granted bool, tokens float64, err error) {
-	rate := strconv.FormatFloat(p.limit, 'g', -1, 64)
-	burst := strconv.Itoa(p.burst)
-	v, err := bucketLua.Run(ctx, c, []string{key}, mode, rate, burst, nowMicros, margin).Slice()
+// bucketOp is one key of a call.
+type bucketOp struct {
+	key  string
+	mode string
+	p    *params
+}
+
+// bucketReply is what the script said about one key.
+type bucketReply struct {
+	ok     bool
+	tokens float64
+}
+
+// runBuckets runs bucketScript on ops (at most MaxRoutePolicies, one hash
+// tag) and fills out[:len(ops)]. nowMicros is "" in production.
+func runBuckets(ctx context.Context, c redis.UniversalClient, ops []bucketOp, nowMicros string, margin any, out *[MaxRoutePolicies]bucketReply) (all bool, err error) {
+	keys := make([]string, len(ops))
+	args := make([]any, 2, 2+3*len(ops))
+	args[0], args[1] = nowMicros, margin
+	for i, op := range ops {
+		keys[i] = op.key
+		rate, burst := op.p.redisArgs()
+		args = append(args, op.mode, rate, burst)
+	}
+	v, err := bucketLua.Run(ctx, c, keys, args...).Slice()
 	if err != nil {
-		return false, 0, err
+		return false, err
 	}
-	if len(v) != 2 {
-		return false, 0, fmt.Errorf("rate limit script: unexpected reply %v", v)
+	if len(v) != 1+2*len(ops) {
+		return false, fmt.Errorf("rate limit script: unexpected reply %v", v)
 	}
-	g, ok1 := v[0].(int64)
-	ts, ok2 := v[1].(string)
-	if !ok1 || !ok2 {
-		return false, 0, fmt.Errorf("rate limit script: unexpected reply %v", v)
+	a, ok := v[0].(int64)
+	if !ok {
+		return false, fmt.Errorf("rate limit script: unexpected reply %v", v)
 	}
-	tokens, err = strconv.ParseFloat(ts, 64)
-	if err != nil {
-		return false, 0, fmt.Errorf("rate limit script: tokens %q: %w", ts, err)
+	for i := range ops {
+		g, ok1 := v[1+2*i].(int64)
+		ts, ok2 := v[2+2*i].(string)
+		if !ok1 || !ok2 {
+			return false, fmt.Errorf("rate limit script: unexpected reply %v", v)
+		}
+		tokens, err := strconv.ParseFloat(ts, 64)
+		if err != nil {
+			return false, fmt.Errorf("rate limit script: tokens %q: %w", ts, err)
+		}
+		out[i] = bucketReply{ok: g == 1, tokens: tokens}
 	}
-	return g == 1, tokens, nil
+	return a == 1, nil
+}
+
+// redisArgs returns the rate and burst as the script's arguments: the
+// strings the bucket stores and compares (%.17g-exact), boxed once per
+// params so that a call does not allocate them.
+func (p *params) redisArgs() (rate, burst any) {
+	if p.rateArg != nil {
+		return p.rateArg, p.burstArg
+	}
+	return strconv.FormatFloat(p.limit, 'g', -1, 64), strconv.Itoa(p.burst)
+}
+
+// newParams makes the numbers of a policy in force from since, with their
+// script arguments.
+func newParams(limit float64, burst int, since time.Time) *params {
+	p := &params{limit: limit, burst: burst, since: since}
+	p.rateArg, p.burstArg = p.redisArgs()
+	return p
 }

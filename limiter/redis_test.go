@@ -50,8 +50,8 @@ func withCallerClock(l *Limiter) *Limiter {
 
 // testRedisKey is the Redis key of s's bucket of p.
 func testRedisKey(l *Limiter, p *Policy, rt *Route, s *Subject) string {
-	sum := l.state(t0, p).redisDigest(rt, s)
-	return redisKey(&sum, p.Name)
+	sum, tag := l.state(t0, p).redisDigest(rt, s)
+	return redisKey(&sum, &tag, p.Name)
 }
 
 func startRedisLimiter(tb testing.TB) (*Limiter, *redistest.Server) {
@@ -242,7 +242,7 @@ func TestRedisKeys(t *testing.T) {
 	}
 	// The key bytes never reach Redis.
 	secret := &Subject{Header: headers{"X-Api-Key": "sk_live_secret"}}
-	if k := key(a, hdr, rt, secret); len(k) != len("cgw:rl:{}:")+32+len("per_key") {
+	if k := key(a, hdr, rt, secret); len(k) != len("cgw:rl:{}::")+64+len("per_key") {
 		t.Fatalf("key %q", k)
 	}
 }
