@@ -46,26 +46,28 @@ type Config struct {
 	Tokens *auth.Tokens `toml:"-"`
 	// Warnings are non-fatal findings (logged at every load).
 	Warnings []string `toml:"-"`
+
+	ix *index // where each key is written, for errors found after loading
 }
 
 // Server is [server].
 type Server struct {
-	Listen                string   `toml:"listen"`
-	ReadTimeout           Duration `toml:"read_timeout"`
-	WriteTimeout          Duration `toml:"write_timeout"`
-	IdleTimeout           Duration `toml:"idle_timeout"`
-	MaxHeaderBytes        Size     `toml:"max_header_bytes"`
-	MaxBodyBytes          Size     `toml:"max_body_bytes"`
-	MaxConcurrent         int      `toml:"max_concurrent"`
-	TrustedProxiesRaw     []string `toml:"trusted_proxies"`
-	Maintenance           bool     `toml:"maintenance"`
-	MaintenanceRetryAfter Duration `toml:"maintenance_retry_after"`
-	ShutdownGrace         Duration `toml:"shutdown_grace"`
-	Watch                 bool     `toml:"watch"`
-	TLSCert               string   `toml:"tls_cert"`
-	TLSKey                string   `toml:"tls_key"`
-	TLSClientCA           string   `toml:"tls_client_ca"`
-	TLSClientAuth         string   `toml:"tls_client_auth"`
+	Listen                string        `toml:"listen"`
+	ReadTimeout           Duration      `toml:"read_timeout"`
+	WriteTimeout          Duration      `toml:"write_timeout"`
+	IdleTimeout           Duration      `toml:"idle_timeout"`
+	MaxHeaderBytes        Size          `toml:"max_header_bytes"`
+	MaxBodyBytes          Size          `toml:"max_body_bytes"`
+	MaxConcurrent         int           `toml:"max_concurrent"`
+	TrustedProxiesRaw     []string      `toml:"trusted_proxies"`
+	Maintenance           bool          `toml:"maintenance"`
+	MaintenanceRetryAfter Duration      `toml:"maintenance_retry_after"`
+	ShutdownGrace         Duration      `toml:"shutdown_grace"`
+	Watch                 bool          `toml:"watch"`
+	TLSCert               string        `toml:"tls_cert"`
+	TLSKey                string        `toml:"tls_key"`
+	TLSClientCA           string        `toml:"tls_client_ca"`
+	TLSClientAuth         TLSClientAuth `toml:"tls_client_auth"`
 }
 
 // Admin is [admin].
@@ -75,9 +77,9 @@ type Admin struct {
 
 // Log is [log].
 type Log struct {
-	Format string   `toml:"format"`
-	Level  LogLevel `toml:"level"`
-	Access bool     `toml:"access"`
+	Format LogFormat `toml:"format"`
+	Level  LogLevel  `toml:"level"`
+	Access bool      `toml:"access"`
 }
 
 // Tracing is [tracing] (checked by package tracing's rules, see
@@ -99,12 +101,12 @@ type Errors struct {
 
 // Store is [store].
 type Store struct {
-	Backend               string   `toml:"backend"`
-	MemoryBudget          Size     `toml:"memory_budget"`
-	RedisAddrs            []string `toml:"redis_addrs"`
-	RedisPassword         string   `toml:"redis_password"`
-	RedisTimeout          Duration `toml:"redis_timeout"`
-	RateLimitOnStoreError string   `toml:"rate_limit_on_store_error"`
+	Backend               Backend      `toml:"backend"`
+	MemoryBudget          Size         `toml:"memory_budget"`
+	RedisAddrs            []string     `toml:"redis_addrs"`
+	RedisPassword         string       `toml:"redis_password"`
+	RedisTimeout          Duration     `toml:"redis_timeout"`
+	RateLimitOnStoreError OnStoreError `toml:"rate_limit_on_store_error"`
 }
 
 // Auth is [auth].
@@ -149,7 +151,7 @@ type RateLimit struct {
 type Idempotency struct {
 	Methods           []string `toml:"methods"`
 	TTL               Duration `toml:"ttl"`
-	OnReuse           string   `toml:"on_reuse"`
+	OnReuse           OnReuse  `toml:"on_reuse"`
 	LockTimeout       Duration `toml:"lock_timeout"`
 	MaxStoredResponse Size     `toml:"max_stored_response"`
 	MaxKeysPerClient  int      `toml:"max_keys_per_client"`
@@ -159,7 +161,7 @@ type Idempotency struct {
 type Upstream struct {
 	Name                  string   `toml:"name"`
 	Targets               []string `toml:"targets"`
-	Balance               string   `toml:"balance"`
+	Balance               Balance  `toml:"balance"`
 	ConnectTimeout        Duration `toml:"connect_timeout"`
 	Timeout               Duration `toml:"timeout"`
 	MaxConns              int      `toml:"max_conns"`

@@ -16,7 +16,7 @@ import (
 // Cluster with several) shared by replicas. The Redis client connects
 // lazily, so the gateway starts, and reports not ready, while Redis is down.
 func (g *Gateway) openStores(cfg *config.Config) error {
-	g.backend = cfg.Store.Backend
+	g.backend = string(cfg.Store.Backend)
 	g.redisTimeout = cfg.Store.RedisTimeout.D()
 	if cfg.Store.Backend != "redis" {
 		mem, err := idempotency.NewMemory(idemConfig(cfg))
@@ -35,7 +35,7 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 	g.idemRed, g.idem = red, red
 	// Replicas share buckets too; a store error follows
 	// rate_limit_on_store_error (local, allow or deny).
-	if err := g.lim.UseRedis(g.redis, cfg.Store.RateLimitOnStoreError, g.redisTimeout); err != nil {
+	if err := g.lim.UseRedis(g.redis, string(cfg.Store.RateLimitOnStoreError), g.redisTimeout); err != nil {
 		_ = g.redis.Close()
 		return fmt.Errorf("rate limiter: %w", err)
 	}
@@ -44,7 +44,7 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 
 func (g *Gateway) reconfigureStores(cfg *config.Config) error {
 	if g.idemRed != nil {
-		if err := g.lim.UseRedis(g.redis, cfg.Store.RateLimitOnStoreError, g.redisTimeout); err != nil {
+		if err := g.lim.UseRedis(g.redis, string(cfg.Store.RateLimitOnStoreError), g.redisTimeout); err != nil {
 			return err
 		}
 		return g.idemRed.Reconfigure(idemConfig(cfg))
