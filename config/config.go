@@ -15,6 +15,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/limiter"
+	"github.com/cobaltgw/cobaltgw/openapi"
 	"github.com/cobaltgw/cobaltgw/schema"
 )
 
@@ -31,6 +32,7 @@ type Config struct {
 	Idempotency Idempotency          `toml:"idempotency"`
 	Upstreams   []Upstream           `toml:"upstreams"`
 	Routes      []Route              `toml:"routes"`
+	OpenAPI     []OpenAPI            `toml:"openapi"`
 
 	// Path is the file the config was loaded from; Dir its folder, against
 	// which relative paths (body_schema) resolve.
@@ -217,6 +219,28 @@ type Route struct {
 	SunsetAt      time.Time `toml:"-"`
 	// Schema is BodySchema compiled (resolved against the config's folder).
 	Schema *schema.Schema `toml:"-"`
+
+	// Set on routes imported from [[openapi]] (see config/openapi.go).
+	// Source is "file#/paths/…"; Operations holds each method's own
+	// rules (auth, scopes, produces, schema, parameters, deprecation) as a
+	// Route; BodyRequired makes a missing body a 422; Params are the
+	// declared parameters.
+	Source       string            `toml:"-"`
+	Operations   map[string]*Route `toml:"-"`
+	BodyRequired bool              `toml:"-"`
+	Params       *openapi.Params   `toml:"-"`
+}
+
+// OpenAPI is one [[openapi]] entry: routes from an OpenAPI 3.0 or 3.1
+// document.
+type OpenAPI struct {
+	File        string   `toml:"file"`
+	Upstream    string   `toml:"upstream"`
+	PathPrefix  string   `toml:"path_prefix"`
+	Auth        any      `toml:"auth"` // "from_spec", true or false
+	RateLimits  []string `toml:"rate_limits"`
+	Idempotency bool     `toml:"idempotency"`
+	Validate    []string `toml:"validate"`
 }
 
 // Defaults returns a Config holding every default of CONFIG.md; the tables
@@ -277,6 +301,15 @@ func upstreamDefaults() Upstream {
 		EjectFor:       Duration(30 * time.Second),
 		MaxEjected:     0.5,
 		PanicThreshold: 0.5,
+	}
+}
+
+func openAPIDefaults() OpenAPI {
+	return OpenAPI{
+		Auth:        "from_spec",
+		RateLimits:  []string{},
+		Idempotency: true,
+		Validate:    []string{"body", "parameters"},
 	}
 }
 

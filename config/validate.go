@@ -60,6 +60,7 @@ func (v *validator) validate() {
 	v.idempotency()
 	ups := v.upstreams()
 	v.routes(ups)
+	v.openAPI(ups)
 	v.tlsFiles()
 	v.observability()
 }
