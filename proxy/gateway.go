@@ -171,7 +171,7 @@ type Gateway struct {
 	limitObserver LimitObserver
 
 	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
-	tunnels      atomic.Int64  // open WebSocket tunnels
+	tun          tunnels       // open WebSocket tunnels
 }
 
 // idemMethod reports whether method is in [idempotency].methods.
@@ -354,6 +354,9 @@ func (g *Gateway) Serve(ln net.Listener) error {
 // last response).
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.server.ShutdownWithContext(ctx)
+	// Hijacked connections are no longer the server's: open WebSocket
+	// tunnels get what is left of the grace, then are closed.
+	g.drainTunnels(ctx)
 	g.rt.Load().close()
 	g.jwtCache.Close()
 	if g.redis != nil {
