@@ -153,7 +153,10 @@ type Gateway struct {
 	idem    idempotency.Store
 	idemMem *idempotency.Memory   // when store.backend = "memory"
 	idemRed *idempotency.Redis    // when store.backend = "redis"
-	redis   redis.UniversalClient // shared by the Redis stores
+	redis   redis.UniversalClient // the Redis idempotency store's client
+	// limRedis is the rate limiter's Redis client (rueidis, pipelined:
+	// see limiter.RedisClient), on the same redis_addrs.
+	limRedis *limiter.RedisClient
 	lim     *limiter.Limiter
 
 	backend      string
@@ -345,6 +348,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.jwtCache.Close()
 	if g.redis != nil {
 		_ = g.redis.Close()
+	}
+	if g.limRedis != nil {
+		g.limRedis.Close()
 	}
 	return err
 }

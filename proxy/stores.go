@@ -9,6 +9,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/idempotency"
+	"github.com/cobaltgw/cobaltgw/limiter"
 )
 
 // openStores builds the idempotency store of [store] backend: exact,
@@ -34,9 +35,17 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 	}
 	g.idemRed, g.idem = red, red
 	// Replicas share buckets too; a store error follows
-	// rate_limit_on_store_error (local, allow or deny).
-	if err := g.lim.UseRedis(g.redis, cfg.Store.RateLimitOnStoreError, g.redisTimeout); err != nil {
+	// rate_limit_on_store_error (local, allow or deny). The limiter has a
+	// pipelining client of its own (limiter.RedisClient), made lazily too.
+	g.limRedis, err = limiter.NewRedisClient(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, g.redisTimeout)
+	if err == nil {
+		err = g.lim.UseRedis(g.limRedis, cfg.Store.RateLimitOnStoreError, g.redisTimeout)
+	}
+	if err != nil {
 		_ = g.redis.Close()
+		if g.limRedis != nil {
+			g.limRedis.Close()
+		}
 		return fmt.Errorf("rate limiter: %w", err)
 	}
 	return nil
@@ -44,7 +53,7 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 
 func (g *Gateway) reconfigureStores(cfg *config.Config) error {
 	if g.idemRed != nil {
-		if err := g.lim.UseRedis(g.redis, cfg.Store.RateLimitOnStoreError, g.redisTimeout); err != nil {
+		if err := g.lim.UseRedis(g.limRedis, cfg.Store.RateLimitOnStoreError, g.redisTimeout); err != nil {
 			return err
 		}
 		return g.idemRed.Reconfigure(idemConfig(cfg))
