@@ -35,6 +35,7 @@ type Command struct {
 var commands = []Command{
 	{"run", "serve with the config file (the default command): cobaltgw [run] [-config F]", runFlags},
 	{"validate", "check a config file and exit non-zero with file:line:col errors: validate -config F", validateFlags},
+	{"routes", "print the route table after OpenAPI import (path, methods, upstream, auth, limits, validation, produces, deprecation): routes -config F", routesFlags},
 	{"config-schema", "print a JSON Schema of config.toml (for Taplo / Even Better TOML)", schemaFlags},
 	{"hash-token", "print the SHA-256 digest of the token read on standard input", hashTokenFlags},
 	{"version", "print the version (also --version)", versionFlags},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/limiter"
+	"github.com/cobaltgw/cobaltgw/openapi"
 	"github.com/cobaltgw/cobaltgw/schema"
 )
 
@@ -31,6 +32,7 @@ type Config struct {
 	Idempotency Idempotency          `toml:"idempotency"`
 	Upstreams   []Upstream           `toml:"upstreams"`
 	Routes      []Route              `toml:"routes"`
+	OpenAPI     []OpenAPI            `toml:"openapi"`
 
 	// Path is the file the config was loaded from; Dir its folder, against
 	// which relative paths (body_schema) resolve.
@@ -46,26 +48,28 @@ type Config struct {
 	Tokens *auth.Tokens `toml:"-"`
 	// Warnings are non-fatal findings (logged at every load).
 	Warnings []string `toml:"-"`
+
+	ix *index // where each key is written, for errors found after loading
 }
 
 // Server is [server].
 type Server struct {
-	Listen                string   `toml:"listen"`
-	ReadTimeout           Duration `toml:"read_timeout"`
-	WriteTimeout          Duration `toml:"write_timeout"`
-	IdleTimeout           Duration `toml:"idle_timeout"`
-	MaxHeaderBytes        Size     `toml:"max_header_bytes"`
-	MaxBodyBytes          Size     `toml:"max_body_bytes"`
-	MaxConcurrent         int      `toml:"max_concurrent"`
-	TrustedProxiesRaw     []string `toml:"trusted_proxies"`
-	Maintenance           bool     `toml:"maintenance"`
-	MaintenanceRetryAfter Duration `toml:"maintenance_retry_after"`
-	ShutdownGrace         Duration `toml:"shutdown_grace"`
-	Watch                 bool     `toml:"watch"`
-	TLSCert               string   `toml:"tls_cert"`
-	TLSKey                string   `toml:"tls_key"`
-	TLSClientCA           string   `toml:"tls_client_ca"`
-	TLSClientAuth         string   `toml:"tls_client_auth"`
+	Listen                string        `toml:"listen"`
+	ReadTimeout           Duration      `toml:"read_timeout"`
+	WriteTimeout          Duration      `toml:"write_timeout"`
+	IdleTimeout           Duration      `toml:"idle_timeout"`
+	MaxHeaderBytes        Size          `toml:"max_header_bytes"`
+	MaxBodyBytes          Size          `toml:"max_body_bytes"`
+	MaxConcurrent         int           `toml:"max_concurrent"`
+	TrustedProxiesRaw     []string      `toml:"trusted_proxies"`
+	Maintenance           bool          `toml:"maintenance"`
+	MaintenanceRetryAfter Duration      `toml:"maintenance_retry_after"`
+	ShutdownGrace         Duration      `toml:"shutdown_grace"`
+	Watch                 bool          `toml:"watch"`
+	TLSCert               string        `toml:"tls_cert"`
+	TLSKey                string        `toml:"tls_key"`
+	TLSClientCA           string        `toml:"tls_client_ca"`
+	TLSClientAuth         TLSClientAuth `toml:"tls_client_auth"`
 }
 
 // Admin is [admin].
@@ -75,9 +79,9 @@ type Admin struct {
 
 // Log is [log].
 type Log struct {
-	Format string   `toml:"format"`
-	Level  LogLevel `toml:"level"`
-	Access bool     `toml:"access"`
+	Format LogFormat `toml:"format"`
+	Level  LogLevel  `toml:"level"`
+	Access bool      `toml:"access"`
 }
 
 // Tracing is [tracing] (checked by package tracing's rules, see
@@ -99,12 +103,12 @@ type Errors struct {
 
 // Store is [store].
 type Store struct {
-	Backend               string   `toml:"backend"`
-	MemoryBudget          Size     `toml:"memory_budget"`
-	RedisAddrs            []string `toml:"redis_addrs"`
-	RedisPassword         string   `toml:"redis_password"`
-	RedisTimeout          Duration `toml:"redis_timeout"`
-	RateLimitOnStoreError string   `toml:"rate_limit_on_store_error"`
+	Backend               Backend      `toml:"backend"`
+	MemoryBudget          Size         `toml:"memory_budget"`
+	RedisAddrs            []string     `toml:"redis_addrs"`
+	RedisPassword         string       `toml:"redis_password"`
+	RedisTimeout          Duration     `toml:"redis_timeout"`
+	RateLimitOnStoreError OnStoreError `toml:"rate_limit_on_store_error"`
 }
 
 // Auth is [auth].
@@ -149,7 +153,7 @@ type RateLimit struct {
 type Idempotency struct {
 	Methods           []string `toml:"methods"`
 	TTL               Duration `toml:"ttl"`
-	OnReuse           string   `toml:"on_reuse"`
+	OnReuse           OnReuse  `toml:"on_reuse"`
 	LockTimeout       Duration `toml:"lock_timeout"`
 	MaxStoredResponse Size     `toml:"max_stored_response"`
 	MaxKeysPerClient  int      `toml:"max_keys_per_client"`
@@ -159,7 +163,7 @@ type Idempotency struct {
 type Upstream struct {
 	Name                  string   `toml:"name"`
 	Targets               []string `toml:"targets"`
-	Balance               string   `toml:"balance"`
+	Balance               Balance  `toml:"balance"`
 	ConnectTimeout        Duration `toml:"connect_timeout"`
 	Timeout               Duration `toml:"timeout"`
 	MaxConns              int      `toml:"max_conns"`
@@ -215,6 +219,28 @@ type Route struct {
 	SunsetAt      time.Time `toml:"-"`
 	// Schema is BodySchema compiled (resolved against the config's folder).
 	Schema *schema.Schema `toml:"-"`
+
+	// Set on routes imported from [[openapi]] (see config/openapi.go).
+	// Source is "file#/paths/…"; Operations holds each method's own
+	// rules (auth, scopes, produces, schema, parameters, deprecation) as a
+	// Route; BodyRequired makes a missing body a 422; Params are the
+	// declared parameters.
+	Source       string            `toml:"-"`
+	Operations   map[string]*Route `toml:"-"`
+	BodyRequired bool              `toml:"-"`
+	Params       *openapi.Params   `toml:"-"`
+}
+
+// OpenAPI is one [[openapi]] entry: routes from an OpenAPI 3.0 or 3.1
+// document.
+type OpenAPI struct {
+	File        string   `toml:"file"`
+	Upstream    string   `toml:"upstream"`
+	PathPrefix  string   `toml:"path_prefix"`
+	Auth        any      `toml:"auth"` // "from_spec", true or false
+	RateLimits  []string `toml:"rate_limits"`
+	Idempotency bool     `toml:"idempotency"`
+	Validate    []string `toml:"validate"`
 }
 
 // Defaults returns a Config holding every default of CONFIG.md; the tables
@@ -275,6 +301,15 @@ func upstreamDefaults() Upstream {
 		EjectFor:       Duration(30 * time.Second),
 		MaxEjected:     0.5,
 		PanicThreshold: 0.5,
+	}
+}
+
+func openAPIDefaults() OpenAPI {
+	return OpenAPI{
+		Auth:        "from_spec",
+		RateLimits:  []string{},
+		Idempotency: true,
+		Validate:    []string{"body", "parameters"},
 	}
 }
 

@@ -34,15 +34,15 @@ func TestDefaults(t *testing.T) {
 		{"server.max_header_bytes", c.Server.MaxHeaderBytes, Size(16 << 10)},
 		{"server.max_body_bytes", c.Server.MaxBodyBytes, Size(1 << 20)},
 		{"server.read_timeout", c.Server.ReadTimeout.D(), 10 * time.Second},
-		{"server.tls_client_auth", c.Server.TLSClientAuth, "off"},
+		{"server.tls_client_auth", c.Server.TLSClientAuth, ClientAuthOff},
 		{"admin.listen", c.Admin.Listen, "127.0.0.1:9901"},
-		{"log.format", c.Log.Format, "json"},
+		{"log.format", c.Log.Format, LogJSON},
 		{"errors.keep_upstream_json", c.Errors.KeepUpstreamJSON, true},
-		{"store.backend", c.Store.Backend, "memory"},
+		{"store.backend", c.Store.Backend, BackendMemory},
 		{"store.memory_budget", c.Store.MemoryBudget, Size(128 << 20)},
 		{"auth.realm", c.Auth.Realm, "cobaltgw"},
 		{"idempotency.ttl", c.Idempotency.TTL.D(), 24 * time.Hour},
-		{"idempotency.on_reuse", c.Idempotency.OnReuse, "conflict"},
+		{"idempotency.on_reuse", c.Idempotency.OnReuse, OnReuseConflict},
 		{"upstream.retries", u.Retries, 1},
 		{"upstream.max_conns", u.MaxConns, 1024},
 		{"upstream.retry_budget", u.RetryBudget, 0.2},
@@ -117,9 +117,9 @@ func TestErrorsHavePositions(t *testing.T) {
 	}{
 		{"unknown top-level key", "nope = 1\n", `c.toml:1:1: unknown key "nope" at the top level`},
 		{"unknown nested key", "[store]\nbackend = \"memory\"\nbakend = 1\n", `c.toml:3:1: unknown key "bakend" in [store]; did you mean "backend"?`},
-		{"unknown key in a route", minimal + "strip = \"/v1\"\n", `c.toml:10:1: unknown key "strip" in [routes]`},
+		{"unknown key in a route", minimal + "strip = \"/v1\"\n", `c.toml:10:1: unknown key "strip" in routes[0]; did you mean "strip_prefix"?`},
 		{"unknown key in a policy", "[rate_limits.a]\nkey = \"ip\"\nrate = 1\nburst = 1\nbrust = 2\n", `c.toml:5:1: unknown key "brust" in [rate_limits.a]; did you mean "burst"?`},
-		{"bad enum", "[store]\nbackend = \"etcd\"\n", `c.toml:2:1: store.backend: "etcd" is not allowed; write one of "memory", "redis"`},
+		{"bad enum", "[store]\nbackend = \"etcd\"\n", `c.toml:2:11: store.backend: "etcd" is not allowed; write one of "memory", "redis"`},
 		{"bad policy key", "[rate_limits.a]\nkey = \"cookie\"\nrate = 1\nburst = 1\n", `c.toml:2:1: rate_limits.a.key: rate limit key "cookie": write one of ip, token`},
 		{"policy without rate", "[rate_limits.a]\nkey = \"ip\"\nburst = 1\n", `c.toml:1:2: rate_limits.a: rate is required`},
 		{"bad route path", "[[upstreams]]\nname = \"api\"\ntargets = [\"http://127.0.0.1:9\"]\n[[routes]]\npath = \"/a/../b\"\nmethods = [\"GET\"]\nupstream = \"api\"\n", `c.toml:5:1: routes[0].path: "/a/../b" must not contain dot segments`},
@@ -158,7 +158,7 @@ func TestEnvExpansion(t *testing.T) {
 	if err != nil || c.Admin.Listen != "$NOT_EXPANDED:1" {
 		t.Fatalf("only ${NAME} expands: %v %q", err, c.Admin.Listen)
 	}
-	c, err = Parse([]byte("[server]\nlisten = \"${GW_ADDR}\"\n[store]\nredis_password = \"${GW_PASS}${UNSET_VAR_X}\"\n"), "c.toml")
+	c, err = Parse([]byte("[server]\nlisten = \"${GW_ADDR}\"\n[store]\nredis_password = \"${GW_PASS}${UNSET_VAR_X:-}\"\n"), "c.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,10 @@ func applyDefaults(cfg *Config, ix *index) {
 	for i := range cfg.Routes {
 		fill(reflect.ValueOf(&cfg.Routes[i]).Elem(), rd, "routes["+strconv.Itoa(i)+"]", ix)
 	}
+	od := reflect.ValueOf(openAPIDefaults())
+	for i := range cfg.OpenAPI {
+		fill(reflect.ValueOf(&cfg.OpenAPI[i]).Elem(), od, "openapi["+strconv.Itoa(i)+"]", ix)
+	}
 }
 
 func fill(dst, def reflect.Value, prefix string, ix *index) {

@@ -2,15 +2,12 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
-
-	"github.com/pelletier/go-toml/v2"
 )
 
 // Error is a config error at a place in the file.
@@ -22,6 +19,57 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg) }
 
+// MaxErrors is how many errors one run reports; the rest are counted.
+const MaxErrors = 20
+
+// ErrorList is every error one load found, in file order, at most
+// MaxErrors of them; Omitted counts the ones left out.
+type ErrorList struct {
+	Errs    []*Error
+	Omitted int
+}
+
+// newErrorList sorts errs into file order (stable, so errors at one place
+// keep the order they were found in) and keeps the first MaxErrors.
+func newErrorList(errs []*Error) *ErrorList {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i], errs[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	l := &ErrorList{Errs: errs}
+	if len(errs) > MaxErrors {
+		l.Errs, l.Omitted = errs[:MaxErrors], len(errs)-MaxErrors
+	}
+	return l
+}
+
+// Error is one line per error.
+func (l *ErrorList) Error() string {
+	var b strings.Builder
+	for i, e := range l.Errs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	if l.Omitted > 0 {
+		fmt.Fprintf(&b, "\n(and %d more errors; fix these first)", l.Omitted)
+	}
+	return b.String()
+}
+
+// Unwrap gives errors.As and errors.Is each *Error.
+func (l *ErrorList) Unwrap() []error {
+	out := make([]error, len(l.Errs))
+	for i, e := range l.Errs {
+		out[i] = e
+	}
+	return out
+}
+
 // Load reads, decodes and validates the file at path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -32,63 +80,82 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and validates data; path names the file in errors and
-// anchors relative paths.
+// anchors relative paths. Environment references expand from the process
+// environment. The error, if any, is an *ErrorList.
 func Parse(data []byte, path string) (*Config, error) {
-	cfg := Defaults()
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, decodeError(path, err)
+	return parse(data, path, os.LookupEnv)
+}
+
+func parse(data []byte, path string, env func(string) (string, bool)) (*Config, error) {
+	tree, serr := decodeTree(data, path)
+	if serr != nil {
+		return nil, newErrorList([]*Error{serr.(*Error)})
 	}
-	// The decoder has accepted the syntax, so the index cannot fail.
+	// go-toml has accepted the syntax, so the index cannot fail.
 	ix, err := buildIndex(data)
 	if err != nil {
-		return nil, &Error{path, 1, 1, "TOML syntax: " + err.Error()}
+		return nil, newErrorList([]*Error{{path, 1, 1, "TOML syntax: " + err.Error()}})
 	}
+	cfg := Defaults()
+	d := &decoder{file: path, ix: ix, bad: map[string]bool{}, env: env}
+	d.table(reflect.ValueOf(&cfg).Elem(), tree, "")
 	cfg.Path = path
 	cfg.Dir = filepath.Dir(path)
-	expandEnv(reflect.ValueOf(&cfg).Elem())
+	cfg.ix = ix
+	if !ix.has("store.redis_password") {
+		// The default "${REDIS_PASSWORD}" is optional: unset means none.
+		cfg.Store.RedisPassword, _ = env("REDIS_PASSWORD")
+	}
 	applyDefaults(&cfg, ix)
-	v := validator{cfg: &cfg, ix: ix, file: path}
+	v := validator{cfg: &cfg, ix: ix, file: path, bad: d.bad}
 	v.validate()
-	if len(v.errs) > 0 {
-		return nil, errors.Join(v.errs...)
+	if errs := append(d.errs, v.errs...); len(errs) > 0 {
+		return nil, newErrorList(errs)
+	}
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		cfg.Warnings = append(cfg.Warnings, "the file is empty: every default applies, and with no [[routes]] every request is answered 404 not_found")
+	case len(cfg.Routes) == 0:
+		cfg.Warnings = append(cfg.Warnings, "no [[routes]]: every request is answered 404 not_found")
 	}
 	return &cfg, nil
 }
 
-func decodeError(path string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) {
-		var all []error
-		for i := range strict.Errors {
-			de := &strict.Errors[i]
-			line, col := de.Position()
-			key := []string(de.Key())
-			all = append(all, &Error{path, line, col, unknownKeyMsg(key)})
-		}
-		return errors.Join(all...)
+// At returns the place in the file where the key path is written
+// ("upstreams[0].timeout", "rate_limits.per_ip.burst"), or the nearest
+// written parent, for errors found after loading.
+func (c *Config) At(path string) (line, col int) {
+	if c.ix == nil {
+		return 1, 1
 	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		line, col := de.Position()
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		if k := de.Key(); len(k) > 0 {
-			msg = fmt.Sprintf("%s: %s", strings.Join(k, "."), msg)
-		}
-		return &Error{path, line, col, msg}
-	}
-	return &Error{path, 1, 1, err.Error()}
+	p := c.ix.nearest(path)
+	return p.line, p.col
 }
 
-// unknownKeyMsg says which key is unknown and what may be written there,
-// with the closest allowed name first when one is near.
-func unknownKeyMsg(key []string) string {
-	allowed := allowedKeys(key[:len(key)-1])
-	name := key[len(key)-1]
+// Errorf is an *Error at the place of the key path, its message prefixed
+// with the path.
+func (c *Config) Errorf(path, format string, args ...any) *Error {
+	line, col := c.At(path)
+	return &Error{c.Path, line, col, path + ": " + fmt.Sprintf(format, args...)}
+}
+
+// unknownKeyMsg says which key is unknown in the table of struct type t
+// at path, and what may be written there, the closest name first.
+func unknownKeyMsg(t reflect.Type, path, name string) string {
 	where := "at the top level"
-	if len(key) > 1 {
-		where = "in [" + strings.Join(key[:len(key)-1], ".") + "]"
+	switch {
+	case strings.Contains(path, "["):
+		where = "in " + path
+	case path != "":
+		where = "in [" + path + "]"
 	}
+	var allowed []string
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
+			allowed = append(allowed, tag)
+		}
+	}
+	sort.Strings(allowed)
 	msg := fmt.Sprintf("unknown key %q %s", name, where)
 	if len(allowed) == 0 {
 		return msg
@@ -99,55 +166,24 @@ func unknownKeyMsg(key []string) string {
 			best, bestD = a, d
 		}
 	}
+	if best == "" && len(name) >= 3 {
+		for _, a := range allowed {
+			if strings.HasPrefix(a, name) {
+				best = a
+				break
+			}
+		}
+	}
 	if best != "" {
 		return fmt.Sprintf("%s; did you mean %q? (allowed: %s)", msg, best, strings.Join(allowed, ", "))
 	}
 	return fmt.Sprintf("%s; allowed: %s", msg, strings.Join(allowed, ", "))
 }
 
-// allowedKeys lists the toml names of the struct at the given key path.
-func allowedKeys(parent []string) []string {
-	t := reflect.TypeOf(Config{})
-	for _, p := range parent {
-		for t.Kind() == reflect.Slice || t.Kind() == reflect.Map || t.Kind() == reflect.Pointer {
-			if t.Kind() == reflect.Map {
-				t = t.Elem()
-				goto next // a map level consumes one key part (the policy name)
-			}
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct {
-			return nil
-		}
-		{
-			f, ok := fieldByTag(t, p)
-			if !ok {
-				return nil
-			}
-			t = f.Type
-		}
-	next:
-	}
-	for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return nil
-	}
-	var out []string
-	for i := 0; i < t.NumField(); i++ {
-		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
-			out = append(out, tag)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("toml") == tag {
-			return t.Field(i), true
+		if f := t.Field(i); f.IsExported() && f.Tag.Get("toml") == tag && tag != "-" {
+			return f, true
 		}
 	}
 	return reflect.StructField{}, false
@@ -171,66 +207,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// expandEnv replaces ${NAME} in every string value with the environment
-// variable NAME (empty when unset). Only the braced form is expanded, so a
-// literal '$' in a password or URL stays as written.
-func expandEnv(v reflect.Value) {
-	switch v.Kind() {
-	case reflect.String:
-		if v.CanSet() && strings.Contains(v.String(), "${") {
-			v.SetString(ExpandEnv(v.String()))
-		}
-	case reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			if v.Type().Field(i).IsExported() {
-				expandEnv(v.Field(i))
-			}
-		}
-	case reflect.Slice:
-		for i := 0; i < v.Len(); i++ {
-			expandEnv(v.Index(i))
-		}
-	case reflect.Map:
-		for _, k := range v.MapKeys() {
-			e := reflect.New(v.Type().Elem()).Elem()
-			e.Set(v.MapIndex(k))
-			expandEnv(e)
-			v.SetMapIndex(k, e)
-		}
-	}
-}
-
-// ExpandEnv expands ${NAME} references in s.
-func ExpandEnv(s string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 || !validEnvName(s[i+2:i+j]) {
-			b.WriteString(s[:i+2])
-			s = s[i+2:]
-			continue
-		}
-		b.WriteString(s[:i])
-		b.WriteString(os.Getenv(s[i+2 : i+j]))
-		s = s[i+j+1:]
-	}
-}
-
-func validEnvName(n string) bool {
-	if n == "" {
-		return false
-	}
-	for i, c := range n {
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }

@@ -16,6 +16,7 @@ type pos struct{ line, col int }
 // repeated tables can tell an absent key from one set to its zero value.
 type index struct {
 	at    map[string]pos
+	val   map[string]pos // where each key's value (or array element) starts
 	count map[string]int // entries of each [[array table]]
 }
 
@@ -24,7 +25,7 @@ func (ix *index) has(path string) bool { _, ok := ix.at[path]; return ok }
 // buildIndex walks the document with go-toml's AST parser. It returns the
 // parser's error for a syntax error; Decode reports those with positions too.
 func buildIndex(data []byte) (*index, error) {
-	ix := &index{at: map[string]pos{}, count: map[string]int{}}
+	ix := &index{at: map[string]pos{}, val: map[string]pos{}, count: map[string]int{}}
 	var p unstable.Parser
 	p.Reset(data)
 	var table string
@@ -52,7 +53,24 @@ func (ix *index) keyValue(p *unstable.Parser, table string, e *unstable.Node) {
 	name, at := keyPath(p, e.Key())
 	full := join(table, name)
 	ix.at[full] = at
-	if v := e.Value(); v != nil && v.Kind == unstable.InlineTable {
+	v := e.Value()
+	if v != nil && v.Raw.Length > 0 {
+		ix.val[full] = start(p, v)
+	}
+	if v != nil && v.Kind == unstable.Array {
+		it, i := v.Children(), 0
+		for it.Next() {
+			c := it.Node()
+			if c.Kind == unstable.Comment {
+				continue
+			}
+			if c.Raw.Length > 0 {
+				ix.val[full+"["+strconv.Itoa(i)+"]"] = start(p, c)
+			}
+			i++
+		}
+	}
+	if v != nil && v.Kind == unstable.InlineTable {
 		it := v.Children()
 		for it.Next() {
 			if c := it.Node(); c.Kind == unstable.KeyValue {
@@ -76,6 +94,20 @@ func keyPath(p *unstable.Parser, it unstable.Iterator) (string, pos) {
 		parts = append(parts, string(n.Data))
 	}
 	return strings.Join(parts, "."), at
+}
+
+func start(p *unstable.Parser, n *unstable.Node) pos {
+	s := p.Shape(n.Raw).Start
+	return pos{s.Line, s.Column}
+}
+
+// value returns where the value at path is written: the value itself when
+// the index has it, else the key's place or its nearest written parent.
+func (ix *index) value(path string) pos {
+	if at, ok := ix.val[path]; ok {
+		return at
+	}
+	return ix.nearest(path)
 }
 
 func join(table, key string) string {

@@ -17,11 +17,32 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("%q is not a duration; write a Go duration string such as \"250ms\", \"30s\" or \"24h\"", b)
+		hint := ""
+		if _, nerr := strconv.ParseFloat(string(b), 64); nerr == nil {
+			hint = fmt.Sprintf(" (a unit is required: write \"%ss\")", b)
+		}
+		return fmt.Errorf("%q is not a duration%s; write a string such as \"250ms\", \"30s\" or \"24h\"", b, hint)
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// decodeTOML accepts only a string: a bare number would be ambiguous
+// (read_timeout = 10 meant as seconds would otherwise be 10ns), so it is
+// refused with the string to write instead.
+func (d *Duration) decodeTOML(v any) error {
+	switch x := v.(type) {
+	case string:
+		return d.UnmarshalText([]byte(x))
+	case int64:
+		return fmt.Errorf("durations are strings with a unit, not the integer %d; write \"%ds\"", x, x)
+	case float64:
+		return fmt.Errorf("durations are strings with a unit, not the float %v; write \"%vs\"", x, x)
+	}
+	return fmt.Errorf("must be a duration string such as \"10s\", not %s", tomlKind(v))
+}
+
+func (Duration) tomlWant() string { return "a duration string such as \"10s\"" }
 
 // MarshalText writes the duration back as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
@@ -64,6 +85,23 @@ func (s *Size) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// decodeTOML accepts a byte count (integer) or a string with a unit.
+func (s *Size) decodeTOML(v any) error {
+	switch x := v.(type) {
+	case string:
+		return s.UnmarshalText([]byte(x))
+	case int64:
+		if x < 0 {
+			return fmt.Errorf("%d is negative; write a byte count or a size such as \"1MiB\"", x)
+		}
+		*s = Size(x)
+		return nil
+	}
+	return fmt.Errorf("must be a size such as \"16KiB\" or a byte count, not %s", tomlKind(v))
+}
+
+func (Size) tomlWant() string { return "a size such as \"16KiB\" or a byte count" }
+
 // MarshalText writes the size as a plain byte count.
 func (s Size) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(s), 10)), nil }
 
@@ -84,6 +122,22 @@ func (s *OptionalSize) UnmarshalText(b []byte) error {
 	*s = OptionalSize(v)
 	return nil
 }
+
+// decodeTOML takes "" as unset, else decodes like Size.
+func (s *OptionalSize) decodeTOML(v any) error {
+	if x, ok := v.(string); ok && strings.TrimSpace(x) == "" {
+		*s = 0
+		return nil
+	}
+	var z Size
+	if err := z.decodeTOML(v); err != nil {
+		return err
+	}
+	*s = OptionalSize(z)
+	return nil
+}
+
+func (OptionalSize) tomlWant() string { return "a size such as \"2GiB\", a byte count, or \"\"" }
 
 // MarshalText writes the size as a plain byte count, or "" when unset.
 func (s OptionalSize) MarshalText() ([]byte, error) {

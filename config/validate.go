@@ -26,13 +26,28 @@ type validator struct {
 	cfg  *Config
 	ix   *index
 	file string
-	errs []error
+	errs []*Error
+	bad  map[string]bool // key paths the decoder refused: not checked again
 }
 
-// errf records an error at the key path's place in the file.
+// errf records an error at the key path's place in the file, unless the
+// decoder already refused that key.
 func (v *validator) errf(path, format string, args ...any) {
+	if v.bad[path] {
+		return
+	}
 	at := v.ix.nearest(path)
 	v.errs = append(v.errs, &Error{v.file, at.line, at.col, path + ": " + fmt.Sprintf(format, args...)})
+}
+
+// required reports that the entry at p lacks key, or has it empty. A key
+// the decoder refused for its type is not reported again.
+func (v *validator) required(p, key, example string) {
+	if v.ix.has(p + "." + key) {
+		v.errf(p+"."+key, "must not be empty; write e.g. %s", example)
+		return
+	}
+	v.errf(p, "%s is required, e.g. %s", key, example)
 }
 
 func (v *validator) validate() {
@@ -45,6 +60,7 @@ func (v *validator) validate() {
 	v.idempotency()
 	ups := v.upstreams()
 	v.routes(ups)
+	v.openAPI(ups)
 	v.tlsFiles()
 	v.observability()
 }
@@ -168,7 +184,6 @@ func (v *validator) server() {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		v.errf("server.tls_cert", "tls_cert and tls_key go together; set both or neither")
 	}
-	v.oneOf("server.tls_client_auth", s.TLSClientAuth, "off", "optional", "required")
 	if s.TLSClientAuth != "off" && (s.TLSClientCA == "" || s.TLSCert == "") {
 		v.errf("server.tls_client_auth", "%q needs tls_client_ca and a TLS listener (tls_cert, tls_key)", s.TLSClientAuth)
 	}
@@ -178,7 +193,6 @@ func (v *validator) admin() {
 	if v.cfg.Admin.Listen != "" {
 		v.hostPort("admin.listen", v.cfg.Admin.Listen)
 	}
-	v.oneOf("log.format", v.cfg.Log.Format, "json", "text")
 }
 
 func (v *validator) errors() {
@@ -206,7 +220,6 @@ func (v *validator) errors() {
 
 func (v *validator) store() {
 	s := &v.cfg.Store
-	v.oneOf("store.backend", s.Backend, "memory", "redis")
 	if s.MemoryBudget < 2<<20 {
 		v.errf("store.memory_budget", "must be at least \"2MiB\" (half bounds the rate-limit buckets, half the idempotency records, each at least 1MiB)")
 	}
@@ -219,7 +232,6 @@ func (v *validator) store() {
 		}
 	}
 	v.positive("store.redis_timeout", s.RedisTimeout)
-	v.oneOf("store.rate_limit_on_store_error", s.RateLimitOnStoreError, "local", "allow", "deny")
 }
 
 func (v *validator) auth() {
@@ -322,7 +334,6 @@ func (v *validator) idempotency() {
 		}
 	}
 	v.positive("idempotency.ttl", id.TTL)
-	v.oneOf("idempotency.on_reuse", id.OnReuse, "conflict", "replay")
 	v.positive("idempotency.lock_timeout", id.LockTimeout)
 	if id.MaxStoredResponse < 0 {
 		v.errf("idempotency.max_stored_response", "must not be negative")
@@ -338,20 +349,19 @@ func (v *validator) upstreams() map[string]*Upstream {
 		u := &v.cfg.Upstreams[i]
 		p := fmt.Sprintf("upstreams[%d]", i)
 		if u.Name == "" {
-			v.errf(p, "name is required, e.g. name = \"api\"")
+			v.required(p, "name", `name = "api"`)
 		} else if byName[u.Name] != nil {
 			v.errf(p+".name", "%q is used by an earlier upstream; names must be unique", u.Name)
 		}
 		byName[u.Name] = u
 		if len(u.Targets) == 0 {
-			v.errf(p+".targets", "needs at least one target such as \"http://127.0.0.1:9000\"")
+			v.required(p, "targets", `targets = ["http://127.0.0.1:9000"]`)
 		}
 		for _, t := range u.Targets {
 			if _, _, _, err := ParseTarget(t); err != nil {
 				v.errf(p+".targets", "%v", err)
 			}
 		}
-		v.oneOf(p+".balance", u.Balance, "round_robin", "least_conn")
 		v.positive(p+".connect_timeout", u.ConnectTimeout)
 		v.positive(p+".timeout", u.Timeout)
 		if u.MaxConns < 1 {
@@ -419,7 +429,7 @@ func (v *validator) routes(ups map[string]*Upstream) {
 		r := &v.cfg.Routes[i]
 		p := fmt.Sprintf("routes[%d]", i)
 		if r.Path == "" {
-			v.errf(p, "path is required, e.g. path = \"/v1/assets\" or \"/v1/assets/*\"")
+			v.required(p, "path", `path = "/v1/assets" or "/v1/assets/*"`)
 		} else if msg := routePathProblem(r.Path); msg != "" {
 			v.errf(p+".path", "%q %s", r.Path, msg)
 		} else if pat, err := router.Parse(r.Path); err != nil {
@@ -432,7 +442,7 @@ func (v *validator) routes(ups map[string]*Upstream) {
 			seen[pat.Shape()] = i
 		}
 		if len(r.Methods) == 0 && !r.Gone && !r.Teapot {
-			v.errf(p, "methods is required, e.g. methods = [\"GET\", \"POST\"]")
+			v.required(p, "methods", `methods = ["GET", "POST"]`)
 		}
 		for _, m := range r.Methods {
 			switch {
@@ -446,7 +456,7 @@ func (v *validator) routes(ups map[string]*Upstream) {
 		}
 		switch {
 		case r.Upstream == "" && !r.Gone && !r.Teapot:
-			v.errf(p, "upstream is required unless gone or teapot is set, e.g. upstream = \"api\"")
+			v.required(p, "upstream", `upstream = "api" (it may be left out only when gone or teapot is set)`)
 		case r.Upstream != "" && ups[r.Upstream] == nil:
 			v.errf(p+".upstream", "%q is not the name of any [[upstreams]]%s", r.Upstream, nameHint(r.Upstream, upstreamNames(v.cfg)))
 		}

@@ -140,7 +140,7 @@ func TestValidateObservabilityKeys(t *testing.T) {
 	cases := []struct{ name, body, want string }{
 		{"unknown detail code", "[errors.details]\nupstream_timout = \"x\"\n", `:2:1: errors.details.upstream_timout: "upstream_timout" is not a reason code; did you mean "upstream_timeout"?`},
 		{"empty detail", "[errors.details]\nmaintenance = \" \"\n", `errors.details.maintenance: the detail is empty`},
-		{"log level", "[log]\nlevel = \"verbose\"\n", `:2:1: log.level: "verbose" is not allowed; write one of "debug", "info", "warn", "error"`},
+		{"log level", "[log]\nlevel = \"verbose\"\n", `:2:9: log.level: "verbose" is not allowed; write one of "debug", "info", "warn", "error"`},
 		{"tracing endpoint", "[tracing]\nendpoint = \"127.0.0.1:4318\"\n", `:2:1: tracing.endpoint: "127.0.0.1:4318" is not an http:// or https:// URL`},
 		{"sample ratio", "[tracing]\nsample_ratio = 1.5\n", `:2:1: tracing.sample_ratio: 1.5 is not a share of requests`},
 	}

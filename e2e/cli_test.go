@@ -52,6 +52,10 @@ func TestValidateCommand(t *testing.T) {
 		{"negative ttl", "[idempotency]\nttl = \"-1h\"\n", `idempotency.ttl: must be a positive duration`},
 		{"syntax error", "[server\n", ":1:"},
 		{"bad target", "[[upstreams]]\nname = \"api\"\ntargets = [\"ftp://x\"]\n", `:3:1: upstreams[0].targets: target "ftp://x" is not an http:// or https:// URL`},
+		{"integer duration", "[server]\nread_timeout = 10\n", `:2:16: server.read_timeout: durations are strings with a unit, not the integer 10; write "10s"`},
+		{"integer upstream timeout names the entry", "[[upstreams]]\nname = \"api\"\ntargets = [\"http://127.0.0.1:9\"]\ntimeout = 5\n", `:4:11: upstreams[0].timeout: durations are strings with a unit, not the integer 5; write "5s"`},
+		{"methods as a string", "[[upstreams]]\nname = \"api\"\ntargets = [\"http://127.0.0.1:9\"]\n[[routes]]\npath = \"/a\"\nmethods = \"GET\"\nupstream = \"api\"\n", `:6:11: routes[0].methods: must be an array of strings, not the string "GET"; write methods = ["GET"]`},
+		{"unset environment variable", "[store]\nredis_password = \"${COBALTGW_E2E_SURELY_UNSET}\"\n", `store.redis_password: ${COBALTGW_E2E_SURELY_UNSET} is not set in the environment`},
 		{"lock_timeout not above upstream timeout", "[idempotency]\nlock_timeout = \"10s\"\n[[upstreams]]\nname = \"api\"\ntargets = [\"http://127.0.0.1:9\"]\ntimeout = \"30s\"\n[[routes]]\npath = \"/a\"\nmethods = [\"POST\"]\nupstream = \"api\"\n", `lock_timeout: 10s must be longer than the timeout of upstream "api"`},
 	}
 	for _, tc := range cases {
@@ -69,6 +73,38 @@ func TestValidateCommand(t *testing.T) {
 			}
 		})
 	}
+	t.Run("every error at once, in file order", func(t *testing.T) {
+		p := write("many.toml", "[server]\nread_timeout = 10\nlisten = \"nowhere\"\n[store]\nbackend = \"etcd\"\n[[upstreams]]\nname = \"api\"\ntargets = [\"http://127.0.0.1:9\"]\ntimeout = 5\n[[routes]]\npath = \"/a\"\nmethods = \"GET\"\nupstream = \"apj\"\n")
+		out, code := runCLI(t, "", "validate", "-config", p)
+		if code == 0 {
+			t.Fatalf("exit 0: %s", out)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		want := []string{":2:16: server.read_timeout", ":3:1: server.listen", ":5:11: store.backend", ":9:11: upstreams[0].timeout", ":12:11: routes[0].methods", ":13:1: routes[0].upstream"}
+		if len(lines) != len(want) {
+			t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), out)
+		}
+		for i, w := range want {
+			if !strings.Contains(lines[i], p+w) {
+				t.Errorf("line %d = %q, want %q", i, lines[i], w)
+			}
+		}
+	})
+	t.Run("a config without routes warns", func(t *testing.T) {
+		for _, body := range []string{"", "[server]\nlisten = \"127.0.0.1:8080\"\n"} {
+			p := write("noroutes.toml", body)
+			out, code := runCLI(t, "", "validate", "-config", p)
+			if code != 0 || !strings.Contains(out, "warning: ") || !strings.Contains(out, "404") || !strings.Contains(out, ": ok") {
+				t.Fatalf("exit %d: %s", code, out)
+			}
+		}
+	})
+	t.Run("a default for an unset variable", func(t *testing.T) {
+		p := write("envdefault.toml", "[server]\nlisten = \"${COBALTGW_E2E_SURELY_UNSET:-127.0.0.1:8081}\"\n")
+		if out, code := runCLI(t, "", "validate", "-config", p); code != 0 {
+			t.Fatalf("exit %d: %s", code, out)
+		}
+	})
 	t.Run("environment references are expanded", func(t *testing.T) {
 		p := write("env.toml", "[server]\nlisten = \"${GW_TEST_LISTEN}\"\n")
 		cmd := exec.Command(binary, "validate", "-config", p)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
 )
 
 // The values of CONFIG.md `store.rate_limit_on_store_error`: what a policy

@@ -102,9 +102,7 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth
 	if rt.routes, err = newRouteTable(routes); err != nil {
 		return nil, err
 	}
-	if rt.idemMode, err = idempotency.ParseMode(cfg.Idempotency.OnReuse); err != nil {
-		return nil, err
-	}
+	rt.idemMode = onReuseMode(cfg.Idempotency.OnReuse)
 	rt.idemMethods = cfg.Idempotency.Methods
 	rt.certRequired = cfg.Server.TLSClientAuth == "required"
 	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
@@ -157,7 +155,7 @@ type Gateway struct {
 	// limRedis is the rate limiter's Redis client (rueidis, pipelined:
 	// see limiter.RedisClient), on the same redis_addrs.
 	limRedis *limiter.RedisClient
-	lim     *limiter.Limiter
+	lim      *limiter.Limiter
 
 	backend      string
 	redisTimeout time.Duration
@@ -188,7 +186,7 @@ func (rt *runtime) idemMethod(m []byte) bool {
 // idemConfig is [idempotency] with its share of store.memory_budget: half
 // for idempotency records, half for rate-limit buckets.
 func idemConfig(cfg *config.Config) idempotency.Config {
-	mode, _ := idempotency.ParseMode(cfg.Idempotency.OnReuse)
+	mode := onReuseMode(cfg.Idempotency.OnReuse)
 	return idempotency.Config{
 		TTL:               cfg.Idempotency.TTL.D(),
 		LockTimeout:       cfg.Idempotency.LockTimeout.D(),
@@ -197,6 +195,14 @@ func idemConfig(cfg *config.Config) idempotency.Config {
 		MemoryBudget:      int64(cfg.Store.MemoryBudget)/2 - jwtShare(cfg),
 		MaxKeysPerClient:  cfg.Idempotency.MaxKeysPerClient,
 	}
+}
+
+// onReuseMode maps the decoded on_reuse enum to the store's mode.
+func onReuseMode(o config.OnReuse) idempotency.Mode {
+	if o == config.OnReuseReplay {
+		return idempotency.ModeReplay
+	}
+	return idempotency.ModeConflict
 }
 
 // jwtShare is the part of store.memory_budget that holds verified JWTs
@@ -250,7 +256,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	if s := &cfg.Server; s.TLSCert != "" {
-		if g.tls, err = tlsconf.NewServer(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
+		if g.tls, err = tlsconf.NewServer(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
 			return nil, fmt.Errorf("TLS listener: %w", err)
 		}
 	}
@@ -293,7 +299,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Store.Backend != g.backend || !sameAddrs(cfg, old.cfg) {
+	if string(cfg.Store.Backend) != g.backend || !sameAddrs(cfg, old.cfg) {
 		g.log.Warn("[store] backend and addresses take effect at the next start; the running store is kept")
 	}
 	if err := g.reconfigureStores(cfg); err != nil {
@@ -304,7 +310,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	// theirs. A pair that does not load leaves the running one in place
 	// and fails the whole reload, like any bad config.
 	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
-		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, s.TLSClientAuth, time.Now()); err != nil {
+		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
 			rt.close()
 			return fmt.Errorf("TLS listener: %w", err)
 		}

@@ -21,6 +21,9 @@ type route struct {
 	name string // the configured path: a bounded label for logs and metrics
 
 	pattern *router.Pattern // the path's kind, segments and parameters
+	// ops are the per-method routes of a route imported from OpenAPI
+	// (each operation's auth, scopes, produces, schemas, deprecation).
+	ops map[string]*route
 
 	methods  []string
 	hasGET   bool
@@ -95,6 +98,17 @@ func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies ma
 		acc = contract.AppendJSONString(acc, p)
 	}
 	r.acceptable = append(acc, ']')
+	if len(rc.Operations) > 0 {
+		r.ops = map[string]*route{}
+		for m, oc := range rc.Operations {
+			op, err := compileRoute(oc, pools, policies)
+			if err != nil {
+				return nil, err
+			}
+			op.limits, op.methods, op.hasGET, op.allow, op.forwards = r.limits, r.methods, r.hasGET, r.allow, r.forwards
+			r.ops[m] = op
+		}
+	}
 	if !rc.DeprecationAt.IsZero() {
 		r.deprecateAt = rc.DeprecationAt
 		r.deprecation = []byte("@" + strconv.FormatInt(rc.DeprecationAt.Unix(), 10))
@@ -108,6 +122,23 @@ func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies ma
 	}
 	return r, nil
 }
+
+// operation is the route of method on a route imported from OpenAPI
+// (HEAD is GET's), or r itself.
+func (r *route) operation(method []byte) *route {
+	if r.ops == nil {
+		return r
+	}
+	if string(method) == "HEAD" {
+		method = methodGET
+	}
+	if op := r.ops[string(method)]; op != nil {
+		return op
+	}
+	return r
+}
+
+var methodGET = []byte("GET")
 
 // allows reports whether method is in the route's set, HEAD counting as GET.
 func (r *route) allows(method []byte) bool {
@@ -146,6 +177,10 @@ func newRouteTable(routes []*route) (*routeTable, error) {
 	}
 	for i, r := range routes {
 		r.pattern = rt.Pattern(i)
+		for _, op := range r.ops {
+			// What the whole path shares (set on r after compileRoute).
+			op.pattern, op.maxBody = r.pattern, r.maxBody
+		}
 	}
 	return &routeTable{router: rt, routes: routes}, nil
 }

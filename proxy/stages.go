@@ -207,6 +207,13 @@ func (r *request) checkRoute() bool {
 		r.fail(contract.StatusMethodNotAllowed, contract.CodeMethodNotAllowed, "", 0)
 		return false
 	}
+	if op := rt.operation(m); op != rt {
+		r.route = op
+		if op.gone(r.start) { // an operation past its x-sunset
+			r.fail(contract.StatusGone, contract.CodeEndpointGone, "", 0)
+			return false
+		}
+	}
 	return true
 }
 

@@ -140,9 +140,18 @@ func (r *request) checkAuth() bool {
 // body, which cannot be validated, is refused rather than forwarded
 // unchecked.
 func (r *request) checkBody() bool {
+	var pv []schema.Violation
+	if ps := r.route.cfg.Params; ps != nil {
+		var err error
+		if pv, err = ps.Check(paramSource{r}); err != nil {
+			r.g.log.Error("parameter validation failed", "route", r.route.name, "error", err.Error())
+			r.fail(contract.StatusInternalServerError, contract.CodeInternalError, "", 0)
+			return false
+		}
+	}
 	s := r.route.cfg.Schema
 	if s == nil {
-		return true
+		return r.paramViolations(pv)
 	}
 	if !r.readWholeBody() {
 		return false
@@ -150,8 +159,16 @@ func (r *request) checkBody() bool {
 	req := &r.ctx.Request
 	body := req.Body()
 	ct := req.Header.ContentType()
+	if r.route.cfg.Source != "" && len(body) == 0 && len(ct) == 0 {
+		// An imported operation: a body the document does not require
+		// may be left out; a required one is a violation (422).
+		if r.route.cfg.BodyRequired {
+			pv = append(pv, schema.Violation{Pointer: "", Message: "the request body is required"})
+		}
+		return r.paramViolations(pv)
+	}
 	if len(body) == 0 && len(ct) == 0 && !carriesContent(req.Header.Method()) {
-		return true
+		return r.paramViolations(pv)
 	}
 	if !schema.IsJSONContentType(ct) {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedJSON, "This endpoint takes a JSON body: send Content-Type: application/json", 0)
@@ -172,10 +189,56 @@ func (r *request) checkBody() bool {
 		r.fail(contract.StatusInternalServerError, contract.CodeInternalError, "", 0)
 		return false
 	case len(violations) > 0:
+		if len(pv) > 0 {
+			violations = append(pv, violations...)
+			if len(violations) > schema.MaxViolations {
+				violations = violations[:schema.MaxViolations]
+			}
+		}
 		r.failExtra(contract.StatusUnprocessableEntity, contract.CodeSchemaViolation, "The request body does not match the schema of this endpoint", 0, appendViolations(nil, violations))
 		return false
 	}
-	return true
+	return r.paramViolations(pv)
+}
+
+// paramViolations answers 422 for violations of declared parameters (and
+// a missing required body) of a route imported from OpenAPI.
+func (r *request) paramViolations(vs []schema.Violation) bool {
+	if len(vs) == 0 {
+		return true
+	}
+	r.failExtra(contract.StatusUnprocessableEntity, contract.CodeSchemaViolation, "The request does not match the OpenAPI description of this endpoint", 0, appendViolations(nil, vs))
+	return false
+}
+
+// paramSource reads a request's parameters for openapi.Params.
+type paramSource struct{ r *request }
+
+func (p paramSource) PathParam(name string) []byte {
+	pat := p.r.route.pattern
+	k := 0
+	for _, s := range pat.Segments {
+		if s.Param == name {
+			return pat.Param(p.r.normPath(), k)
+		}
+		if s.Param != "" {
+			k++
+		}
+	}
+	return nil
+}
+
+func (p paramSource) QueryValues(name string) []string {
+	var out []string
+	for _, v := range p.r.ctx.QueryArgs().PeekMulti(name) {
+		out = append(out, string(v))
+	}
+	return out
+}
+
+func (p paramSource) Header(name string) ([]byte, bool) {
+	v := p.r.ctx.Request.Header.Peek(name)
+	return v, v != nil
 }
 
 func carriesContent(method []byte) bool {

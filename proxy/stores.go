@@ -17,7 +17,7 @@ import (
 // Cluster with several) shared by replicas. The Redis client connects
 // lazily, so the gateway starts, and reports not ready, while Redis is down.
 func (g *Gateway) openStores(cfg *config.Config) error {
-	g.backend = cfg.Store.Backend
+	g.backend = string(cfg.Store.Backend)
 	g.redisTimeout = cfg.Store.RedisTimeout.D()
 	if cfg.Store.Backend != "redis" {
 		mem, err := idempotency.NewMemory(idemConfig(cfg))
@@ -39,7 +39,7 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 	// pipelining client of its own (limiter.RedisClient), made lazily too.
 	g.limRedis, err = limiter.NewRedisClient(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, g.redisTimeout)
 	if err == nil {
-		err = g.lim.UseRedis(g.limRedis, cfg.Store.RateLimitOnStoreError, g.redisTimeout)
+		err = g.lim.UseRedis(g.limRedis, string(cfg.Store.RateLimitOnStoreError), g.redisTimeout)
 	}
 	if err != nil {
 		_ = g.redis.Close()
@@ -53,7 +53,7 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 
 func (g *Gateway) reconfigureStores(cfg *config.Config) error {
 	if g.idemRed != nil {
-		if err := g.lim.UseRedis(g.limRedis, cfg.Store.RateLimitOnStoreError, g.redisTimeout); err != nil {
+		if err := g.lim.UseRedis(g.limRedis, string(cfg.Store.RateLimitOnStoreError), g.redisTimeout); err != nil {
 			return err
 		}
 		return g.idemRed.Reconfigure(idemConfig(cfg))

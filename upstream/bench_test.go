@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cobaltgw/cobaltgw/config"
+
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 )
@@ -13,7 +15,7 @@ var sinkTarget *Target
 
 func benchPool(b *testing.B, balance string) *Pool {
 	cfg := testConfig("http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3", "http://127.0.0.1:4")
-	cfg.Balance = balance
+	cfg.Balance = config.Balance(balance)
 	return newPool(b, cfg)
 }
 
