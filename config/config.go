@@ -61,6 +61,8 @@ type Server struct {
 	MaxHeaderBytes        Size          `toml:"max_header_bytes"`
 	MaxBodyBytes          Size          `toml:"max_body_bytes"`
 	MaxConcurrent         int           `toml:"max_concurrent"`
+	MaxConns              int           `toml:"max_conns"`
+	MaxConnsPerIP         int           `toml:"max_conns_per_ip"`
 	TrustedProxiesRaw     []string      `toml:"trusted_proxies"`
 	Maintenance           bool          `toml:"maintenance"`
 	MaintenanceRetryAfter Duration      `toml:"maintenance_retry_after"`
@@ -255,6 +257,7 @@ func Defaults() Config {
 			IdleTimeout:           Duration(60 * time.Second),
 			MaxHeaderBytes:        16 << 10,
 			MaxBodyBytes:          1 << 20,
+			MaxConns:              10000,
 			TrustedProxiesRaw:     []string{},
 			MaintenanceRetryAfter: Duration(120 * time.Second),
 			ShutdownGrace:         Duration(15 * time.Second),

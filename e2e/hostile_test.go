@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Hostile clients (README.md "Security notes"): each test sends the
@@ -235,4 +238,37 @@ func TestHostileCertificateSubject(t *testing.T) {
 	if v := seen.Header.Values("X-Client-Cert-Subject"); len(v) != 1 || v[0] != want {
 		t.Fatalf("X-Client-Cert-Subject = %q, want %q", v, want)
 	}
+}
+
+// TestClientAuthFollowsReload: a reload that turns tls_client_auth off
+// and drops tls_client_ca stops asking for client certificates; it never
+// leaves verification on against the system roots (where a certificate of
+// any other CA fails the handshake).
+func TestClientAuthFollowsReload(t *testing.T) {
+	ca := newCA(t, "test ca")
+	other := newCA(t, "other ca")
+	up := newUpstream(t, echo)
+	g, _ := tlsGateway(t, ca, up.addr, "required", "")
+	raw, err := os.ReadFile(g.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(strings.Replace(string(raw), `tls_client_ca = "ca.pem"`, "", 1), `tls_client_auth = "required"`, `tls_client_auth = "off"`, 1)
+	replaceFile(t, g.cfgPath, cfg)
+	g.signal(syscall.SIGHUP)
+	c, k, _ := other.issue(t, "someone", nil, true)
+	cert, _ := tls.X509KeyPair(c, k)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: ca.pool(), ServerName: "localhost",
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil },
+	}}}
+	eventually(t, "client auth off after the reload", func() bool {
+		r, err := client.Get("https://" + g.addr + "/v1/assets")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		client.CloseIdleConnections()
+		return r.StatusCode == 200
+	})
 }

@@ -70,6 +70,9 @@ func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth
 			rt.close()
 		}
 	}()
+	if err := ValidateConnLimits(&cfg.Server); err != nil {
+		return nil, err
+	}
 	if rt.table, err = contract.NewTable(cfg.ErrorMap); err != nil {
 		return nil, err
 	}
@@ -142,6 +145,7 @@ type Gateway struct {
 	log      *slog.Logger
 	server   *fasthttp.Server
 	inflight atomic.Int64
+	conns    connCounter // open client connections (max_conns, max_conns_per_ip)
 	now      func() time.Time
 
 	idPrefix [16]byte
@@ -271,6 +275,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		// The whole request head must fit the read buffer; a larger one is
 		// fasthttp's ErrSmallBuffer, answered 400 header_too_large.
 		ReadBufferSize: int(s.MaxHeaderBytes),
+		// max_conns is enforced by limitListener (conns.go) with a contract
+		// answer; fasthttp's own cap only needs to stay out of its way.
+		Concurrency: max(fasthttp.DefaultConcurrency, s.MaxConns),
 		// Every body streams (README "Streaming"): the handler decides
 		// how much of it to hold, and enforces each route's
 		// max_body_bytes (body.go).
@@ -342,7 +349,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	if g.tls != nil {
 		ln = tls.NewListener(ln, g.tls.Config())
 	}
-	return g.server.Serve(ln)
+	return g.server.Serve(limitListener{Listener: ln, g: g})
 }
 
 // Shutdown stops accepting, lets in-flight requests finish until ctx is

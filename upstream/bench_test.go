@@ -78,3 +78,37 @@ func BenchmarkDo(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDoLoopback is a whole call over a real loopback TCP connection
+// through the pool's own dialer: the connection wrapper and its liveness
+// check (one MSG_PEEK recvfrom per request on a reused connection) must
+// not allocate.
+func BenchmarkDoLoopback(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }}
+	go srv.Serve(ln) //nolint:errcheck
+	b.Cleanup(func() { ln.Close() })
+	p := newPool(b, testConfig("http://"+ln.Addr().String()))
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("/x")
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := p.Do(req, resp, time.Now().Add(time.Second)); res.Outcome != OK {
+			b.Fatal(res.Err)
+		}
+	}
+}
+
+var sinkRetry bool
+
+// BenchmarkRetryDecision is the cost of the decision after a failure.
+func BenchmarkRetryDecision(b *testing.B) {
+	get := []byte("GET")
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkRetry = RetryDecision(fasthttp.ErrConnectionClosed, get, true, false)
+	}
+}
