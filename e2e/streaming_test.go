@@ -384,7 +384,7 @@ func TestStreamTruncation(t *testing.T) {
 			conn.Close()
 		}
 	})
-	g := startGateway(t, baseConfig(up, ""))
+	g := startGateway(t, opsConfig(up, "", ""))
 	for _, path := range []string{"/v1/assets/cut?x=1", "/v1/assets/cut?x=1&chunked=1"} {
 		resp, err := streamingClient.Get(g.url(path))
 		if err != nil {
@@ -402,6 +402,9 @@ func TestStreamTruncation(t *testing.T) {
 			t.Fatal("the truncation was not logged")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if n := g.scrape(t)["cobaltgw_stream_truncated_total"]; n != 2 {
+		t.Fatalf("cobaltgw_stream_truncated_total = %v, want 2", n)
 	}
 }
 
@@ -481,5 +484,52 @@ func TestSlowUpload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(b), fmt.Sprintf(`"n":%d`, 6*16<<10)) {
 		t.Fatalf("slow upload: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestStreamingIdempotent: in replay mode, a response longer than
+// max_stored_response streams to the client whole, and its key cannot be
+// replayed (409); a short one replays.
+func TestStreamingIdempotent(t *testing.T) {
+	up := streamUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = io.Copy(w, newGen(11, n)) // chunked: no Content-Length
+	})
+	cfg := baseConfig(up, `
+[idempotency]
+on_reuse = "replay"
+max_stored_response = "4KiB"
+`)
+	g := startGateway(t, cfg)
+	big := int64(1 << 20)
+	for _, tc := range []struct {
+		key  string
+		n    int64
+		want int
+	}{{"k-big", big, 409}, {"k-small", 100, 200}} {
+		path := fmt.Sprintf("/v1/assets?x=1&n=%d", tc.n)
+		req, _ := http.NewRequest(http.MethodPost, g.url(path), strings.NewReader("{}"))
+		req.Header.Set("Idempotency-Key", tc.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := streamingClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || n != tc.n || hex.EncodeToString(h.Sum(nil)) != genHash(11, tc.n) {
+			t.Fatalf("%s: first answer %d, %d bytes, %v", tc.key, resp.StatusCode, n, err)
+		}
+		r := g.do(t, "POST", path, "{}", "Idempotency-Key: "+tc.key, "Content-Type: application/json")
+		if r.StatusCode != tc.want {
+			t.Fatalf("%s: replay %d %s, want %d", tc.key, r.StatusCode, r.body, tc.want)
+		}
+		if tc.want == 409 {
+			assertProblem(t, r, 409, "idempotency_key_reused")
+		} else if r.Header.Get("Idempotent-Replayed") != "true" || int64(len(r.body)) != tc.n {
+			t.Fatalf("%s: not a replay: %v %d bytes", tc.key, r.Header, len(r.body))
+		}
 	}
 }

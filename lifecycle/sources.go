@@ -41,6 +41,10 @@ func sources(gw *proxy.Gateway) metrics.Sources {
 			return out
 		},
 	}
+	s.Streams = func() metrics.StreamStats {
+		st := gw.StreamStats()
+		return metrics.StreamStats{Aborted: st.Aborted, Tunnels: st.Tunnels}
+	}
 	s.Limiter = func() metrics.LimiterStats {
 		st := gw.LimiterStats()
 		return metrics.LimiterStats{

@@ -19,6 +19,13 @@ type Sources struct {
 	Idempotency func() IdempotencyStats // from (*proxy.Gateway).IdempotencyStats
 	Limiter     func() LimiterStats     // from the rate limiter's Stats
 	Upstreams   func() []UpstreamStats  // from each running pool's Stats, in a stable order
+	Streams     func() StreamStats      // from (*proxy.Gateway).StreamStats
+}
+
+// StreamStats mirrors proxy.StreamStats.
+type StreamStats struct {
+	Aborted uint64 // upstream bodies cut after the response head went out
+	Tunnels int64  // open WebSocket tunnels
 }
 
 // IdempotencyStats mirrors idempotency.Stats.
@@ -196,6 +203,11 @@ func (m *Metrics) writeStores(x *expo) {
 		x.counter("cobaltgw_idempotency_expired_total", "Entries dropped at expiry.", s.Expired)
 		x.gauge("cobaltgw_idempotency_entries", "Live idempotency entries (claims and records).", s.Entries)
 		x.gauge("cobaltgw_idempotency_bytes", "Bytes accounted to idempotency entries, at most half of store.memory_budget.", s.Bytes)
+	}
+	if src.Streams != nil {
+		s := src.Streams()
+		x.counter("cobaltgw_stream_truncated_total", "Responses whose upstream body failed after the head went to the client; the client connection was closed so the truncation shows.", s.Aborted)
+		x.gauge("cobaltgw_websocket_tunnels", "Open WebSocket tunnels.", s.Tunnels)
 	}
 	if src.Limiter != nil {
 		s := src.Limiter()

@@ -34,7 +34,10 @@ func (r *request) forward() bool {
 	h := &req.Header
 	pool := r.route.upstream
 
-	dropConnectionOptions(h, false)
+	// An upgrade keeps its Connection and Upgrade fields on a websocket
+	// route; everywhere else they are hop-by-hop and removed.
+	upgrade := r.route.websocket && isWebSocketUpgrade(h)
+	dropConnectionOptions(h, upgrade)
 	h.DelBytes(hdrExpect)
 	r.setForwardingFields()
 	if !r.route.cfg.ForwardAuthorization {
@@ -49,6 +52,10 @@ func (r *request) forward() bool {
 	}
 	h.SetRequestURIBytes(u)
 	req.SetRequestURIBytes(u)
+
+	if upgrade {
+		return r.forwardUpgrade()
+	}
 
 	body, ok := r.prepareBody()
 	if !ok {

@@ -191,5 +191,5 @@ type StreamStats struct {
 
 // StreamStats reports the streaming counters.
 func (g *Gateway) StreamStats() StreamStats {
-	return StreamStats{Aborted: g.streamAborts.Load(), Tunnels: g.tunnels.Load()}
+	return StreamStats{Aborted: g.streamAborts.Load(), Tunnels: g.tun.n.Load()}
 }

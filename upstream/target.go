@@ -28,6 +28,7 @@ type Target struct {
 
 	scheme []byte               // "http" or "https"
 	client *fasthttp.HostClient // requests: max_conns, waits connect_timeout
+	dial   fasthttp.DialFunc    // a connection outside the pool (upgrades)
 	check  *fasthttp.HostClient // active checks: one connection, closed after each
 
 	// Request path, lock-free.
@@ -112,7 +113,8 @@ func newTarget(cfg config.Upstream, raw string, tc *tls.Config) (*Target, error)
 		chk.IsTLS, chk.TLSConfig = true, ttc
 	}
 	authority := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(raw, "https://"), "http://"), "/")
-	return &Target{URL: raw, Addr: addr, Host: host, HostHeader: authority, scheme: []byte(scheme), client: hc, check: chk}, nil
+	return &Target{URL: raw, Addr: addr, Host: host, HostHeader: authority, scheme: []byte(scheme), client: hc, check: chk,
+		dial: dialTunnel(connectTimeout, ttc)}, nil
 }
 
 // prepare addresses req to t. The Host field is the target's authority,
