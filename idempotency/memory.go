@@ -30,6 +30,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// Validate checks c as NewMemory and Reconfigure do, so a reload can
+// check it before it commits anything.
+func (c Config) Validate() error { return c.validate() }
+
 func (c Config) validate() error {
 	switch {
 	case c.TTL <= 0:

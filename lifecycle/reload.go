@@ -3,6 +3,8 @@ package lifecycle
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cobaltgw/cobaltgw/config"
@@ -41,7 +43,7 @@ func (p *process) reload(trigger string, data []byte) {
 		p.log.Warn("config", "warning", w)
 	}
 	if keys := restartOnly(prev, next); len(keys) > 0 {
-		p.log.Warn("reload: these settings changed but take effect only at the next start", "settings", keys)
+		p.log.Warn("reload: "+strings.Join(keys, ", ")+" changed but take effect only at the next start; the running values stay", "settings", keys)
 	}
 	if p.m != nil {
 		p.m.ConfigReloaded(true, time.Now())
@@ -59,8 +61,12 @@ func (p *process) refused(trigger string, err error) {
 }
 
 // restartOnly lists the settings that differ between prev and next but
-// are read only when the process starts: the listeners' addresses and the
-// limits fasthttp applies per connection, and the log format.
+// are read only when the process starts (docs/configuration.md, "Reload"):
+// the listeners' addresses, the store's backend, addresses and memory
+// budget, and what fasthttp fixes per listener (its timeouts and sizes),
+// whether the listener speaks TLS at all, and the log format. The running
+// values stay; everything else, TLS files and redis_timeout included,
+// takes effect.
 func restartOnly(prev, next *config.Config) []string {
 	var keys []string
 	check := func(key string, changed bool) {
@@ -74,7 +80,11 @@ func restartOnly(prev, next *config.Config) []string {
 	check("server.write_timeout", a.WriteTimeout != b.WriteTimeout)
 	check("server.idle_timeout", a.IdleTimeout != b.IdleTimeout)
 	check("server.max_header_bytes", a.MaxHeaderBytes != b.MaxHeaderBytes)
+	check("server.tls_cert (TLS on or off)", (a.TLSCert == "") != (b.TLSCert == ""))
 	check("admin.listen", prev.Admin.Listen != next.Admin.Listen)
 	check("log.format", prev.Log.Format != next.Log.Format)
+	check("store.backend", prev.Store.Backend != next.Store.Backend)
+	check("store.redis_addrs", prev.Store.Backend == config.BackendRedis && !slices.Equal(prev.Store.RedisAddrs, next.Store.RedisAddrs))
+	check("store.memory_budget", prev.Store.MemoryBudget != next.Store.MemoryBudget)
 	return keys
 }

@@ -132,6 +132,22 @@ func (l *Limiter) Close() {
 // reload). Policies no longer present lose their state; their buckets stay
 // until evicted. now is when the new numbers take effect.
 func (l *Limiter) Update(now time.Time, policies []*Policy) error {
+	if err := CheckPolicies(policies); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keep := make(map[string]*policyState, len(policies))
+	for _, p := range policies {
+		keep[p.Name] = l.bindLocked(now, p)
+	}
+	l.states = keep
+	return nil
+}
+
+// CheckPolicies checks a set of policies as Update does, so a reload can
+// check them before it commits anything.
+func CheckPolicies(policies []*Policy) error {
 	seen := make(map[string]bool, len(policies))
 	for _, p := range policies {
 		if err := p.Validate(); err != nil {
@@ -142,13 +158,6 @@ func (l *Limiter) Update(now time.Time, policies []*Policy) error {
 		}
 		seen[p.Name] = true
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	keep := make(map[string]*policyState, len(policies))
-	for _, p := range policies {
-		keep[p.Name] = l.bindLocked(now, p)
-	}
-	l.states = keep
 	return nil
 }
 

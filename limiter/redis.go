@@ -54,6 +54,18 @@ type redisBackend struct {
 	callerClock bool
 }
 
+// CheckRedisSettings checks UseRedis's settings without applying them, so a
+// reload can check them before it commits anything.
+func CheckRedisSettings(onError string, timeout time.Duration) error {
+	if _, err := parseOnStoreError(onError); err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		return fmt.Errorf("limiter: redis_timeout = %v: write a positive duration such as \"50ms\"", timeout)
+	}
+	return nil
+}
+
 // UseRedis makes the Limiter keep its buckets in Redis (CONFIG.md `[store]
 // backend = "redis"`), shared by every replica on the same Redis: from the
 // next request on, Check asks Redis for every policy (see the package doc,
@@ -73,13 +85,10 @@ func (l *Limiter) UseRedis(client redis.UniversalClient, onError string, timeout
 		l.redis.Store(nil)
 		return nil
 	}
-	mode, err := parseOnStoreError(onError)
-	if err != nil {
+	if err := CheckRedisSettings(onError, timeout); err != nil {
 		return err
 	}
-	if timeout <= 0 {
-		return fmt.Errorf("limiter: redis_timeout = %v: write a positive duration such as \"50ms\"", timeout)
-	}
+	mode, _ := parseOnStoreError(onError) // checked just above
 	var ctxTimeouts bool
 	switch c := client.(type) {
 	case *redis.Client:

@@ -159,7 +159,7 @@ type Gateway struct {
 	lim     *limiter.Limiter
 
 	backend      string
-	redisTimeout time.Duration
+	redisTimeout atomic.Int64     // store.redis_timeout (a time.Duration); reloadable
 	memoryBudget config.Size      // store.memory_budget at start
 	jwtCache     *auth.TokenCache // verified JWTs; nil until [[auth.jwt]] is configured
 
@@ -186,14 +186,15 @@ func (rt *runtime) idemMethod(m []byte) bool {
 
 // idemConfig is [idempotency] with its share of store.memory_budget: half
 // for idempotency records, half for rate-limit buckets.
-func idemConfig(cfg *config.Config) idempotency.Config {
+// budget is the running store.memory_budget (read at start only).
+func idemConfig(cfg *config.Config, budget config.Size) idempotency.Config {
 	mode := onReuseMode(cfg.Idempotency.OnReuse)
 	return idempotency.Config{
 		TTL:               cfg.Idempotency.TTL.D(),
 		LockTimeout:       cfg.Idempotency.LockTimeout.D(),
 		MaxStoredResponse: int(cfg.Idempotency.MaxStoredResponse),
 		OnReuse:           mode,
-		MemoryBudget:      int64(cfg.Store.MemoryBudget)/2 - jwtShare(cfg),
+		MemoryBudget:      int64(budget)/2 - jwtShare(cfg, budget),
 		MaxKeysPerClient:  cfg.Idempotency.MaxKeysPerClient,
 	}
 }
@@ -209,11 +210,11 @@ func onReuseMode(o config.OnReuse) idempotency.Mode {
 // jwtShare is the part of store.memory_budget that holds verified JWTs
 // when [[auth.jwt]] issuers are configured: one sixteenth, taken from the
 // idempotency half.
-func jwtShare(cfg *config.Config) int64 {
+func jwtShare(cfg *config.Config, budget config.Size) int64 {
 	if len(cfg.Auth.JWT) == 0 {
 		return 0
 	}
-	return int64(cfg.Store.MemoryBudget) / 16
+	return int64(budget) / 16
 }
 
 // tokenCache returns the verified-JWT cache, made on first need (a config
@@ -290,11 +291,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	return g, nil
 }
 
-// Reload swaps in a new configuration. Requests in flight finish on the
-// one they started with. Listener settings ([server] listen, timeouts,
-// sizes) take effect at the next start.
+// Reload swaps in a new configuration, all or nothing (docs/configuration.md,
+// "Reload"). First every part that can fail is prepared while the running
+// config keeps serving untouched: routes, policies, schemas, upstream pools
+// and their TLS files, token verifiers, the listener's certificate and the
+// store settings. Then one commit applies them; nothing in it can fail. On
+// any error the prepared parts are discarded and the running config stays
+// whole. Requests in flight finish on the runtime they started with.
+//
+// The restart-only keys ([server] listen, [admin] listen, [store] backend,
+// redis_addrs, memory_budget, and the listener's own timeouts and sizes)
+// keep their running values; the caller warns about them (RestartOnly).
 func (g *Gateway) Reload(cfg *config.Config) error {
 	old := g.rt.Load()
+	// Prepare.
 	cache, err := g.tokenCache(cfg)
 	if err != nil {
 		return err
@@ -303,34 +313,60 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if string(cfg.Store.Backend) != g.backend || !sameAddrs(cfg, old.cfg) {
-		g.log.Warn("[store] backend and addresses take effect at the next start; the running store is kept")
-	}
-	if err := g.reconfigureStores(cfg); err != nil {
+	fail := func(err error) error {
 		rt.close()
-		return fmt.Errorf("idempotency store: %w", err)
+		return err
 	}
-	// A new certificate applies to new connections at once; open ones keep
-	// theirs. A pair that does not load leaves the running one in place
-	// and fails the whole reload, like any bad config.
+	var tlsState *tlsconf.ServerState
 	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
-		if err := g.tls.Reload(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
-			rt.close()
-			return fmt.Errorf("TLS listener: %w", err)
+		if tlsState, err = tlsconf.LoadServer(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
+			return fail(fmt.Errorf("TLS listener: %w", err))
 		}
-	} else if (g.tls != nil) != (s.TLSCert != "") {
-		g.log.Warn("turning the TLS listener on or off takes effect at the next start")
+	}
+	idc := idemConfig(cfg, g.memoryBudget)
+	if g.idemRed != nil {
+		idc.MemoryBudget = 1 // not used by the Redis store
+	}
+	if err := idc.Validate(); err != nil {
+		return fail(fmt.Errorf("idempotency store: %w", err))
+	}
+	policies := policyList(cfg)
+	if err := limiter.CheckPolicies(policies); err != nil {
+		return fail(fmt.Errorf("rate limiter: %w", err))
+	}
+	onStoreErr := string(cfg.Store.RateLimitOnStoreError)
+	redisTimeout := cfg.Store.RedisTimeout.D()
+	if g.redis != nil {
+		if err := limiter.CheckRedisSettings(onStoreErr, redisTimeout); err != nil {
+			return fail(fmt.Errorf("rate limiter: %w", err))
+		}
+	}
+
+	// Commit: every step below was checked above.
+	g.commit("idempotency store", g.reconfigureIdem(idc))
+	if g.redis != nil {
+		g.redisTimeout.Store(int64(redisTimeout))
+		g.commit("rate limiter", g.lim.UseRedis(g.redis, onStoreErr, redisTimeout))
 	}
 	// Policies whose numbers changed keep their buckets (no fresh burst).
-	if err := g.lim.Update(g.now(), policyList(cfg)); err != nil {
-		rt.close()
-		return fmt.Errorf("rate limiter: %w", err)
+	g.commit("rate limiter", g.lim.Update(g.now(), policies))
+	if tlsState != nil {
+		// New connections get the new certificate; open ones keep theirs.
+		g.tls.Apply(tlsState)
 	}
 	g.rt.Store(rt)
 	// Close can wait up to health_timeout for a check in progress; the
 	// old pools keep serving the requests that started on them.
 	go old.close()
 	return nil
+}
+
+// commit logs an error from a commit step. The step was checked while
+// preparing, so this is a bug, not a config problem.
+func (g *Gateway) commit(what string, err error) {
+	if err != nil {
+		g.log.Error("reload: a prepared step failed to apply", "part", what, "error", err.Error())
+	}
 }
 
 // AuthReady reports whether every [[auth.jwt]] issuer has a JWK Set (nil

@@ -3,7 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"slices"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,17 +17,18 @@ import (
 // lazily, so the gateway starts, and reports not ready, while Redis is down.
 func (g *Gateway) openStores(cfg *config.Config) error {
 	g.backend = string(cfg.Store.Backend)
-	g.redisTimeout = cfg.Store.RedisTimeout.D()
+	timeout := cfg.Store.RedisTimeout.D()
+	g.redisTimeout.Store(int64(timeout))
 	if cfg.Store.Backend != "redis" {
-		mem, err := idempotency.NewMemory(idemConfig(cfg))
+		mem, err := idempotency.NewMemory(idemConfig(cfg, g.memoryBudget))
 		if err != nil {
 			return fmt.Errorf("idempotency store: %w", err)
 		}
 		g.idemMem, g.idem = mem, mem
 		return nil
 	}
-	g.redis = redis.NewUniversalClient(idempotency.RedisOptions(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, g.redisTimeout))
-	red, err := idempotency.NewRedis(g.redis, idemConfig(cfg))
+	g.redis = redis.NewUniversalClient(idempotency.RedisOptions(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, timeout))
+	red, err := idempotency.NewRedis(g.redis, idemConfig(cfg, g.memoryBudget))
 	if err != nil {
 		_ = g.redis.Close()
 		return fmt.Errorf("idempotency store: %w", err)
@@ -35,25 +36,19 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 	g.idemRed, g.idem = red, red
 	// Replicas share buckets too; a store error follows
 	// rate_limit_on_store_error (local, allow or deny).
-	if err := g.lim.UseRedis(g.redis, string(cfg.Store.RateLimitOnStoreError), g.redisTimeout); err != nil {
+	if err := g.lim.UseRedis(g.redis, string(cfg.Store.RateLimitOnStoreError), timeout); err != nil {
 		_ = g.redis.Close()
 		return fmt.Errorf("rate limiter: %w", err)
 	}
 	return nil
 }
 
-func (g *Gateway) reconfigureStores(cfg *config.Config) error {
+// reconfigureIdem applies a checked idempotency config to the running store.
+func (g *Gateway) reconfigureIdem(c idempotency.Config) error {
 	if g.idemRed != nil {
-		if err := g.lim.UseRedis(g.redis, string(cfg.Store.RateLimitOnStoreError), g.redisTimeout); err != nil {
-			return err
-		}
-		return g.idemRed.Reconfigure(idemConfig(cfg))
+		return g.idemRed.Reconfigure(c)
 	}
-	return g.idemMem.Reconfigure(idemConfig(cfg))
-}
-
-func sameAddrs(a, b *config.Config) bool {
-	return a.Store.Backend == b.Store.Backend && slices.Equal(a.Store.RedisAddrs, b.Store.RedisAddrs)
+	return g.idemMem.Reconfigure(c)
 }
 
 func noCancel() {}
@@ -64,7 +59,7 @@ func (g *Gateway) storeContext() (context.Context, context.CancelFunc) {
 	if g.redis == nil {
 		return context.Background(), noCancel
 	}
-	return context.WithTimeout(context.Background(), g.redisTimeout)
+	return context.WithTimeout(context.Background(), time.Duration(g.redisTimeout.Load()))
 }
 
 // Ready reports whether the shared store answers (nil for the memory

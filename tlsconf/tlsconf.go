@@ -110,24 +110,49 @@ func NewServer(certFile, keyFile, clientCA, clientAuth string, now time.Time) (*
 // client certificates without a CA bundle is refused
 // (ErrClientAuthWithoutCA).
 func (s *Server) Reload(certFile, keyFile, clientCA, clientAuth string, now time.Time) error {
+	st, err := LoadServer(certFile, keyFile, clientCA, clientAuth, now)
+	if err != nil {
+		return err
+	}
+	s.Apply(st)
+	return nil
+}
+
+// ServerState is a listener's certificate, client CA pool and client
+// certificate policy, loaded and checked but not yet in use: a reload
+// prepares one with LoadServer and commits it with Apply, which cannot
+// fail.
+type ServerState struct {
+	cert tls.Certificate
+	pool *x509.CertPool
+	auth tls.ClientAuthType
+}
+
+// LoadServer reads and checks the listener's files and policy.
+func LoadServer(certFile, keyFile, clientCA, clientAuth string, now time.Time) (*ServerState, error) {
 	auth := ClientAuth(clientAuth)
 	if auth != tls.NoClientCert && clientCA == "" {
-		return ErrClientAuthWithoutCA
+		return nil, ErrClientAuthWithoutCA
 	}
 	cert, _, err := LoadPair(certFile, keyFile, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var pool *x509.CertPool
 	if clientCA != "" {
 		if pool, err = LoadPool(clientCA); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return &ServerState{cert: cert, pool: pool, auth: auth}, nil
+}
+
+// Apply puts a loaded state in use for new handshakes.
+func (s *Server) Apply(st *ServerState) {
+	cert := st.cert
 	s.cert.Store(&cert)
-	s.clientCAs.Store(pool)
-	s.auth.Store(int32(auth))
-	return nil
+	s.clientCAs.Store(st.pool)
+	s.auth.Store(int32(st.auth))
 }
 
 // Serial is the running certificate's serial number, for logs and tests.
