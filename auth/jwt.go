@@ -326,8 +326,9 @@ func NewJWT(issuers []JWTIssuer, o JWTOptions) (*JWT, error) {
 	}
 	j := &JWT{issuers: map[string]*issuer{}, cache: o.Cache, gen: jwtGen.Add(1), now: o.Now,
 		// Claims are validated per issuer below, with its leeway and
-		// audiences; the parser only decodes and checks the signature.
-		parser: jwt.NewParser(jwt.WithoutClaimsValidation())}
+		// audiences; the parser only decodes (canonical base64url only, so one
+		// token has one spelling) and checks the signature.
+		parser: jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding())}
 	var fresh []*keySource
 	for _, c := range issuers {
 		c.Audiences = slices.Clone(c.Audiences)

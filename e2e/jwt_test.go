@@ -294,3 +294,62 @@ func TestJWTIssuerDownAtStart(t *testing.T) {
 		t.Fatalf("/readyz = %d %q", resp.StatusCode, body)
 	}
 }
+
+// `cobaltgw validate` checks issuers, algorithms and local JWK files.
+func TestValidateJWTConfig(t *testing.T) {
+	dir := t.TempDir()
+	k := jwttest.NewKey(t, "EdDSA", "ed-1")
+	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwttest.JWKS(t, k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "empty.json"), []byte(`{"keys":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(jwt string) string {
+		p := filepath.Join(dir, "config.toml")
+		if err := os.WriteFile(p, []byte(baseConfig("127.0.0.1:9", jwt)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name, jwt string
+		code      int
+		want      string
+	}{
+		{"a local JWK Set relative to the config", `
+[[auth.jwt]]
+issuer = "https://idp.example.com/"
+jwks_file = "jwks.json"
+algorithms = ["EdDSA"]`, 0, "ok"},
+		{"alg none is refused", `
+[[auth.jwt]]
+issuer = "https://idp.example.com/"
+jwks_file = "jwks.json"
+algorithms = ["EdDSA", "none"]`, 1, `auth.jwt[0].algorithms: "none" is refused`},
+		{"HS256 is refused", `
+[[auth.jwt]]
+issuer = "https://idp.example.com/"
+jwks_url = "https://idp.example.com/jwks"
+algorithms = ["HS256"]`, 1, `auth.jwt[0].algorithms: "HS256" is refused`},
+		{"a JWK Set without keys", `
+[[auth.jwt]]
+issuer = "https://idp.example.com/"
+jwks_file = "empty.json"`, 1, "auth.jwt[0].jwks_file:"},
+		{"plain http to another host", `
+[[auth.jwt]]
+issuer = "https://idp.example.com/"
+jwks_url = "http://idp.example.com/jwks"`, 1, "auth.jwt[0].jwks_url:"},
+		{"no issuer", `
+[[auth.jwt]]
+jwks_url = "https://idp.example.com/jwks"`, 1, "auth.jwt[0].issuer: required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := runCLI(t, "", "validate", "-config", cfg(tc.jwt))
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, output %q; want exit %d mentioning %q", code, out, tc.code, tc.want)
+			}
+		})
+	}
+}
