@@ -7,7 +7,7 @@
 //	GET /readyz   200 when the config is loaded, the listener is up and the
 //	              store is reachable; 503 with the reason otherwise, and
 //	              from the first moment of a drain (readiness)
-//	GET /metrics  the Prometheus text exposition of package metrics
+//	GET /metrics  Prometheus / OpenMetrics exposition (promhttp, gzip) of package metrics
 //	GET /config   the running configuration as TOML, secrets redacted
 //
 // The listener is net/http rather than fasthttp: it answers a few requests
@@ -16,13 +16,14 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/metrics"
@@ -170,15 +171,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	text(w, http.StatusOK, "ready")
 }
 
+// metrics serves the registry through promhttp: the text format, or
+// OpenMetrics when the scraper asks for it, gzip when it accepts it.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Metrics == nil {
 		http.NotFound(w, r)
 		return
 	}
-	var b bytes.Buffer
-	_ = s.opts.Metrics.WritePrometheus(&b)
-	w.Header().Set("Content-Type", metrics.ContentType)
-	_, _ = w.Write(b.Bytes())
+	promhttp.HandlerFor(s.opts.Metrics.Registry(), promhttp.HandlerOpts{EnableOpenMetrics: true}).ServeHTTP(w, r)
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request) {

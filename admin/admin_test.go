@@ -144,10 +144,27 @@ func TestMetricsEndpoint(t *testing.T) {
 	m.ObserveRequest("/v1/assets", []byte("GET"), 200, "", time.Millisecond, 0, "")
 	s := New(Options{Config: func() *config.Config { return nil }, Ready: func() error { return nil }, Metrics: m})
 	resp, body := get(t, s.Handler(), "GET", "/metrics")
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != metrics.ContentType {
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
 		t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if !strings.Contains(body, `cobaltgw_requests_total{route="/v1/assets",method="GET",status="200",code=""} 1`) {
+	if !strings.Contains(body, `cobaltgw_requests_total{code="",method="GET",route="/v1/assets",status="200"} 1`) {
 		t.Fatalf("body:\n%s", body)
+	}
+	for _, want := range []string{"cobaltgw_build_info{goversion=\"go", "process_cpu_seconds_total", "go_goroutines", "go_gc_duration_seconds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("%s missing", want)
+		}
+	}
+	if strings.Contains(body, "(overflow)") {
+		t.Error("a zero overflow series is exposed")
+	}
+	// OpenMetrics and gzip are negotiated.
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0")
+	req.Header.Set("Accept-Encoding", "gzip")
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, req)
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") || w.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Type %q Content-Encoding %q", ct, w.Header().Get("Content-Encoding"))
 	}
 }

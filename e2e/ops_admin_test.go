@@ -73,7 +73,9 @@ func (g *gateway) scrape(t *testing.T) map[string]float64 {
 		if err != nil {
 			t.Fatalf("bad sample %q", line)
 		}
-		s[line[:i]] = v
+		for _, k := range seriesKeys(line[:i]) {
+			s[k] = v
+		}
 	}
 	return s
 }
@@ -214,4 +216,29 @@ rate_limits = ["tiny"]
 	if got := s[`cobaltgw_ratelimit_rejections_total{policy="tiny"}`]; got != 1 {
 		t.Fatalf("rejections by tiny = %v, want 1", got)
 	}
+}
+
+// seriesKeys lists the series key under every order of its labels, so a
+// test can name a series in any order (client_golang writes them sorted).
+func seriesKeys(series string) []string {
+	name, rest, ok := strings.Cut(series, "{")
+	if !ok {
+		return []string{series}
+	}
+	labels := strings.Split(strings.TrimSuffix(rest, "}"), ",")
+	var out []string
+	var permute func(k int)
+	permute = func(k int) {
+		if k == len(labels) {
+			out = append(out, name+"{"+strings.Join(labels, ",")+"}")
+			return
+		}
+		for i := k; i < len(labels); i++ {
+			labels[k], labels[i] = labels[i], labels[k]
+			permute(k + 1)
+			labels[k], labels[i] = labels[i], labels[k]
+		}
+	}
+	permute(0)
+	return out
 }

@@ -1,13 +1,17 @@
 package metrics
 
 import (
+	"fmt"
 	"io"
-	"os"
-	"runtime"
-	runtimemetrics "runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/cobaltgw/cobaltgw/internal/buildinfo"
 )
 
 // Sources are read at scrape time, never on the request path. Any field
@@ -69,21 +73,54 @@ var targetStates = [...]string{"up", "ejected", "down"}
 // (the last call wins).
 func (m *Metrics) SetSources(s Sources) { m.sources.Store(&s) }
 
-// ContentType is the media type of WritePrometheus's output.
-const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+// Describe sends nothing: the gateway's series depend on the traffic, so
+// Metrics is an unchecked collector (prometheus.Collector).
+func (m *Metrics) Describe(chan<- *prometheus.Desc) {}
 
-// WritePrometheus writes every series in the text exposition format,
-// families in a fixed order and series sorted by their labels, so two
-// scrapes can be diffed.
-func (m *Metrics) WritePrometheus(w io.Writer) error {
-	var x expo
+// Collect sends every series of the gateway, read from the atomics and
+// Sources at scrape time (prometheus.Collector). Label combinations that
+// never happened have no series.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	x := expo{ch: ch}
 	m.writeRequests(&x)
 	m.writeUpstreams(&x)
 	m.writeStores(&x)
 	m.writeReloads(&x)
-	m.writeProcess(&x)
-	_, err := w.Write(x.b)
-	return err
+}
+
+// Registry is what /metrics serves: the gateway's series, the standard
+// process and Go runtime collectors, and cobaltgw_build_info.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+func newRegistry(m *Metrics) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cobaltgw_build_info",
+		Help: "Always 1; the labels name the running build: version (stamped, module or VCS revision) and goversion.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(buildinfo.Version(), buildinfo.GoVersion()).Set(1)
+	reg.MustRegister(m, build,
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	)
+	return reg
+}
+
+// WritePrometheus writes the registry in the text exposition format
+// (version 0.0.4), for tests and tools; /metrics negotiates the format
+// through promhttp.
+func (m *Metrics) WritePrometheus(w io.Writer) error {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return fmt.Errorf("gathering metrics: %w", err)
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			return fmt.Errorf("encoding metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 func (m *Metrics) writeRequests(x *expo) {
@@ -98,11 +135,17 @@ func (m *Metrics) writeRequests(x *expo) {
 
 	x.family("cobaltgw_requests_total", "counter", "Requests answered, by matched route (configured path), method, status and reason code (\"\" for a success passed through).")
 	for _, s := range reqs {
+		if s.n.Load() == 0 {
+			continue // a handle made but never counted (the overflow route)
+		}
 		k := s.key
 		x.uint("cobaltgw_requests_total", s.n.Load(), "route", k.route, "method", methods[k.method], "status", strconv.Itoa(int(k.status)), "code", k.code)
 	}
 	x.family("cobaltgw_request_duration_seconds", "histogram", "Time from reading a request to finishing its response, by route.")
 	for _, s := range routes {
+		if cum, _ := s.h.snapshot(); cum[len(cum)-1] == 0 {
+			continue
+		}
 		x.histogram("cobaltgw_request_duration_seconds", &s.h, "route", s.route)
 	}
 	if src := m.src(); src.Inflight != nil {
@@ -130,6 +173,9 @@ func (m *Metrics) writeUpstreams(x *expo) {
 	x.family("cobaltgw_upstream_errors_total", "counter", "Requests to an upstream that ended in an error, by kind: unavailable, timeout, bad_response, error_status (the upstream answered 5xx).")
 	for _, s := range ups {
 		for k := range numKinds {
+			if s.errs[k].Load() == 0 {
+				continue
+			}
 			x.uint("cobaltgw_upstream_errors_total", s.errs[k].Load(), "upstream", s.name, "kind", kindNames[k])
 		}
 	}
@@ -233,32 +279,6 @@ func (m *Metrics) writeReloads(x *expo) {
 	x.family("cobaltgw_config_last_reload_successful", "gauge", "1 when the last reload attempt (or the start) succeeded.")
 	x.bool("cobaltgw_config_last_reload_successful", m.lastReloadOK.Load())
 	x.gauge("cobaltgw_config_last_reload_success_timestamp_seconds", "Unix time of the last successful load of the configuration.", m.lastReloadSuccess.Load())
-}
-
-// runtimeSamples are read with one runtime/metrics call, which does not
-// stop the world (unlike runtime.ReadMemStats).
-var runtimeSamples = [...]string{"/memory/classes/heap/objects:bytes", "/gc/cycles/total:gc-cycles", "/sched/goroutines:goroutines"}
-
-func (m *Metrics) writeProcess(x *expo) {
-	x.gauge("process_start_time_seconds", "Start time of the process in Unix seconds.", m.start.Unix())
-	var s [len(runtimeSamples)]runtimemetrics.Sample
-	for i, n := range runtimeSamples {
-		s[i].Name = n
-	}
-	runtimemetrics.Read(s[:])
-	value := func(i int) int64 {
-		if s[i].Value.Kind() != runtimemetrics.KindUint64 {
-			return 0
-		}
-		return int64(s[i].Value.Uint64())
-	}
-	x.gauge("go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", value(0))
-	x.counter("go_gc_cycles_total", "Completed GC cycles.", uint64(value(1)))
-	x.gauge("go_goroutines", "Goroutines that currently exist.", int64(runtime.NumGoroutine()))
-	x.gauge("go_gomaxprocs", "GOMAXPROCS: the CPUs the Go scheduler uses.", int64(runtime.GOMAXPROCS(0)))
-	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
-		x.gauge("process_open_fds", "Open file descriptors (client and upstream connections among them).", int64(len(fds)))
-	}
 }
 
 func (m *Metrics) src() Sources {

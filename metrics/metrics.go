@@ -1,6 +1,7 @@
-// Package metrics counts what the gateway does and writes it in the
-// Prometheus text exposition format (version 0.0.4) for the admin
-// listener's /metrics.
+// Package metrics counts what the gateway does and exposes it through
+// prometheus/client_golang for the admin listener's /metrics: Metrics is a
+// prometheus.Collector over its own atomics, registered with the process
+// and Go collectors and cobaltgw_build_info (Registry).
 //
 // Model. Per-request series are fed on the hot path by ObserveRequest,
 // which the proxy calls once per finished request: a request counter by
@@ -36,6 +37,8 @@ package metrics
 
 import (
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +73,8 @@ type Metrics struct {
 	lastReloadSuccess        atomic.Int64 // unix seconds
 
 	sources atomic.Pointer[Sources]
+
+	reg *prometheus.Registry // this collector, process, Go, build info
 }
 
 // fastKey is everything ObserveRequest labels by. The strings are the
@@ -108,6 +113,7 @@ func New(now time.Time) *Metrics {
 	m.mu.Lock()
 	m.overflow = m.newEntryLocked(fastKey{route: overflowRoute, code: "other"})
 	m.mu.Unlock()
+	m.reg = newRegistry(m)
 	return m
 }
 

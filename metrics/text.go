@@ -1,89 +1,58 @@
 package metrics
 
 import (
-	"strconv"
-	"strings"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// expo builds a Prometheus text exposition (format 0.0.4): per family a
-// HELP and a TYPE line, then its samples, `name{label="value",...} value`.
-// Label values escape backslash, double quote and line feed; HELP text
-// escapes backslash and line feed.
-type expo struct{ b []byte }
-
-var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+// expo turns the gateway's atomics into prometheus/client_golang constant
+// metrics at scrape time (the Collect of Metrics): family sets the name,
+// type and help of the samples that follow, each sample becomes one
+// const metric. The hot path never touches the client library.
+type expo struct {
+	ch   chan<- prometheus.Metric
+	name string
+	typ  prometheus.ValueType
+	help string
+}
 
 func (x *expo) family(name, typ, help string) {
-	x.b = append(x.b, "# HELP "...)
-	x.b = append(x.b, name...)
-	x.b = append(x.b, ' ')
-	x.b = append(x.b, helpEscaper.Replace(help)...)
-	x.b = append(x.b, "\n# TYPE "...)
-	x.b = append(x.b, name...)
-	x.b = append(x.b, ' ')
-	x.b = append(x.b, typ...)
-	x.b = append(x.b, '\n')
-}
-
-// series writes `name{k="v",...} ` (labels given as pairs).
-func (x *expo) series(name string, labels []string) {
-	x.b = append(x.b, name...)
-	if len(labels) > 0 {
-		x.b = append(x.b, '{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				x.b = append(x.b, ',')
-			}
-			x.b = append(x.b, labels[i]...)
-			x.b = append(x.b, `="`...)
-			x.b = appendLabelValue(x.b, labels[i+1])
-			x.b = append(x.b, '"')
-		}
-		x.b = append(x.b, '}')
+	x.name, x.help = name, help
+	x.typ = prometheus.UntypedValue
+	switch typ {
+	case "counter":
+		x.typ = prometheus.CounterValue
+	case "gauge":
+		x.typ = prometheus.GaugeValue
 	}
-	x.b = append(x.b, ' ')
 }
 
-func appendLabelValue(b []byte, v string) []byte {
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; c {
-		case '\\':
-			b = append(b, `\\`...)
-		case '"':
-			b = append(b, `\"`...)
-		case '\n':
-			b = append(b, `\n`...)
-		default:
-			b = append(b, c)
-		}
+// desc is the descriptor of a series of the current family with the
+// label pairs given (names at even indexes).
+func (x *expo) desc(labels []string) (*prometheus.Desc, []string) {
+	names := make([]string, 0, len(labels)/2)
+	values := make([]string, 0, len(labels)/2)
+	for i := 0; i+1 < len(labels); i += 2 {
+		names = append(names, labels[i])
+		values = append(values, labels[i+1])
 	}
-	return b
-}
-
-func (x *expo) uint(name string, v uint64, labels ...string) {
-	x.series(name, labels)
-	x.b = strconv.AppendUint(x.b, v, 10)
-	x.b = append(x.b, '\n')
-}
-
-func (x *expo) int(name string, v int64, labels ...string) {
-	x.series(name, labels)
-	x.b = strconv.AppendInt(x.b, v, 10)
-	x.b = append(x.b, '\n')
+	return prometheus.NewDesc(x.name, x.help, names, nil), values
 }
 
 func (x *expo) float(name string, v float64, labels ...string) {
-	x.series(name, labels)
-	x.b = strconv.AppendFloat(x.b, v, 'g', -1, 64)
-	x.b = append(x.b, '\n')
+	d, vals := x.desc(labels)
+	x.ch <- prometheus.MustNewConstMetric(d, x.typ, v, vals...)
 }
 
+func (x *expo) uint(name string, v uint64, labels ...string) { x.float(name, float64(v), labels...) }
+
+func (x *expo) int(name string, v int64, labels ...string) { x.float(name, float64(v), labels...) }
+
 func (x *expo) bool(name string, v bool, labels ...string) {
-	n := int64(0)
+	n := 0.0
 	if v {
 		n = 1
 	}
-	x.int(name, n, labels...)
+	x.float(name, n, labels...)
 }
 
 // counter and gauge write a whole family of one unlabelled sample.
@@ -97,17 +66,13 @@ func (x *expo) gauge(name, help string, v int64) {
 	x.int(name, v)
 }
 
-// histogram writes the _bucket, _sum and _count samples of one series.
+// histogram writes one histogram series of the current family.
 func (x *expo) histogram(name string, h *histogram, labels ...string) {
 	cum, sum := h.snapshot()
-	with := append(labels[:len(labels):len(labels)], "le", "")
-	for i := range cum {
-		with[len(with)-1] = "+Inf"
-		if i < len(les) {
-			with[len(with)-1] = les[i]
-		}
-		x.uint(name+"_bucket", cum[i], with...)
+	buckets := make(map[float64]uint64, len(bounds))
+	for i, b := range bounds {
+		buckets[b.Seconds()] = cum[i]
 	}
-	x.float(name+"_sum", sum, labels...)
-	x.uint(name+"_count", cum[len(cum)-1], labels...)
+	d, vals := x.desc(labels)
+	x.ch <- prometheus.MustNewConstHistogram(d, cum[len(cum)-1], sum, buckets, vals...)
 }
