@@ -220,10 +220,6 @@ func AddrKey(a netip.Addr) [16]byte {
 	return k
 }
 
-// Reset empties d, for a Decision kept in a pooled request state that may
-// answer before the PreAuth check (which resets it too).
-func (d *Decision) Reset() { *d = Decision{} }
-
 // Allowed reports whether every policy checked so far admitted the request.
 func (d *Decision) Allowed() bool { return !d.refused }
 

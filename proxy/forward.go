@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 	"net/netip"
 	"strconv"
 	"time"
@@ -229,7 +230,7 @@ func isJSONBody(resp *fasthttp.Response) bool {
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	ct = trimOWS(ct)
+	ct = httpsyntax.TrimOWS(ct)
 	if !bytes.EqualFold(ct, []byte("application/json")) {
 		if len(ct) < 17 || !bytes.EqualFold(ct[:12], []byte("application/")) || !bytes.EqualFold(ct[len(ct)-5:], []byte("+json")) {
 			return false

@@ -116,7 +116,7 @@ func nextListItem(v []byte) (item, rest []byte) {
 	} else {
 		item = v
 	}
-	return trimOWS(item), rest
+	return httpsyntax.TrimOWS(item), rest
 }
 
 // judgedFields are the request fields some check of the gateway reads, or
