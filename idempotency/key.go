@@ -37,7 +37,7 @@ var (
 // ParseKey returns the key carried by the Idempotency-Key field lines in
 // values (one element per field line, as received).
 //
-// Two spellings name the same key (CONTRACT.md):
+// Two spellings name the same key (README.md):
 //   - a Structured Field String (RFC 8941 §3.3.3), `"8e03978e"`: the key is
 //     its content with the `\"` and `\\` escapes undone, 1–255 characters of
 //     0x20–0x7E. Nothing may follow the closing quote: parameters

@@ -99,7 +99,7 @@ type result struct {
 
 // Check applies the route's policies of one phase to the request at time
 // now and records the outcome in d; it reports whether the request may go
-// on. Call it with PreAuth at CONTRACT.md step 6 (this resets d) and, if the
+// on. Call it with PreAuth at README.md step 6 (this resets d) and, if the
 // request gets that far, with PostAuth and the same d at step 8.
 //
 // Every policy must admit. A refused request consumes nothing: the tokens

@@ -9,7 +9,7 @@ import (
 
 // ClientIP returns the address of the client a request comes from, the key
 // of `ip` policies. It is peer, the socket's remote address, unless peer is
-// one of the trusted proxies (CONFIG.md `server.trusted_proxies`); then the
+// one of the trusted proxies (docs/configuration.md `server.trusted_proxies`); then the
 // X-Forwarded-For field lines xff (all of them, in the order received) are
 // read as one list, from the right: each element was appended by the hop
 // to its right, so the walk goes on while the address found is itself a

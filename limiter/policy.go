@@ -12,10 +12,10 @@ import (
 	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 )
 
-// KeyKind says what a policy counts requests by (CONFIG.md `key`).
+// KeyKind says what a policy counts requests by (docs/configuration.md `key`).
 type KeyKind uint8
 
-// The key kinds of CONFIG.md `[rate_limits.NAME] key`.
+// The key kinds of docs/configuration.md `[rate_limits.NAME] key`.
 const (
 	KeyIP         KeyKind = iota + 1 // the client address (see ClientIP), IPv6 by /64
 	KeyToken                         // the authenticated token id
@@ -43,7 +43,7 @@ func (k KeyKind) String() string {
 
 // Phase says when the proxy checks a policy of this kind.
 func (k KeyKind) Phase() Phase {
-	// CONTRACT.md "Order of checks" step 6: limits keyed by client address
+	// README.md "Order of checks" step 6: limits keyed by client address
 	// or client certificate run before authentication, so token guessing is
 	// throttled; step 8: credential, header and route keys run after it.
 	if k == KeyIP || k == KeyClientCert {
@@ -53,7 +53,7 @@ func (k KeyKind) Phase() Phase {
 }
 
 // Phase is one of the two places in the request pipeline where limits are
-// checked (CONTRACT.md "Order of checks", steps 6 and 8).
+// checked (README.md "Order of checks", steps 6 and 8).
 type Phase uint8
 
 const (
@@ -63,7 +63,7 @@ const (
 
 const headerPrefix = "header:"
 
-// ParseKey parses a CONFIG.md `key` value: "ip", "token", "header:<Name>",
+// ParseKey parses a docs/configuration.md `key` value: "ip", "token", "header:<Name>",
 // "route" or "client_cert". For "header:<Name>" it also returns Name, which
 // must be an RFC 9110 §5.1 field name (a token).
 func ParseKey(s string) (KeyKind, string, error) {

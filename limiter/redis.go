@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The values of CONFIG.md `store.rate_limit_on_store_error`: what a policy
+// The values of docs/configuration.md `store.rate_limit_on_store_error`: what a policy
 // decides when Redis does not answer within redis_timeout (down, hung,
 // refusing, a Cluster slot without a master).
 const (
@@ -66,7 +66,7 @@ func CheckRedisSettings(onError string, timeout time.Duration) error {
 	return nil
 }
 
-// UseRedis makes the Limiter keep its buckets in Redis (CONFIG.md `[store]
+// UseRedis makes the Limiter keep its buckets in Redis (docs/configuration.md `[store]
 // backend = "redis"`), shared by every replica on the same Redis: from the
 // next request on, Check asks Redis for every policy (see the package doc,
 // "Shared buckets in Redis"). client is the gateway's shared client (a

@@ -110,7 +110,7 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	return a.Unmap()
 }
 
-// normalizeResponse applies CONTRACT.md "Upstream normalization" to the
+// normalizeResponse applies README.md "Upstream normalization" to the
 // upstream's response in ctx.Response.
 func (r *request) normalizeResponse() {
 	resp := &r.ctx.Response
