@@ -236,13 +236,13 @@ type Route struct {
 // OpenAPI is one [[openapi]] entry: routes from an OpenAPI 3.0 or 3.1
 // document.
 type OpenAPI struct {
-	File        string   `toml:"file"`
-	Upstream    string   `toml:"upstream"`
-	PathPrefix  string   `toml:"path_prefix"`
-	Auth        any      `toml:"auth"` // "from_spec", true or false
-	RateLimits  []string `toml:"rate_limits"`
-	Idempotency bool     `toml:"idempotency"`
-	Validate    []string `toml:"validate"`
+	File        string      `toml:"file"`
+	Upstream    string      `toml:"upstream"`
+	PathPrefix  string      `toml:"path_prefix"`
+	Auth        OpenAPIAuth `toml:"auth"`
+	RateLimits  []string    `toml:"rate_limits"`
+	Idempotency bool        `toml:"idempotency"`
+	Validate    []string    `toml:"validate"`
 }
 
 // Defaults returns a Config holding every default of docs/configuration.md; the tables
@@ -309,7 +309,7 @@ func upstreamDefaults() Upstream {
 
 func openAPIDefaults() OpenAPI {
 	return OpenAPI{
-		Auth:        "from_spec",
+		Auth:        OpenAPIAuthFromSpec,
 		RateLimits:  []string{},
 		Idempotency: true,
 		Validate:    []string{"body", "parameters"},

@@ -49,18 +49,9 @@ func (v *validator) openAPI(ups map[string]*Upstream) {
 			v.errf(p+".path_prefix", "%q must be a plain path that starts with \"/\" and does not end with one, e.g. \"/v1\"", o.PathPrefix)
 			ok = false
 		}
-		authMode := ""
-		switch a := o.Auth.(type) {
-		case string:
-			if a == "from_spec" {
-				authMode = a
-			}
-		case bool:
-			authMode = fmt.Sprint(a)
-		}
+		authMode := string(o.Auth)
 		if authMode == "" {
-			v.errf(p+".auth", "write \"from_spec\" (the document's security requirements), true or false")
-			ok = false
+			authMode = string(OpenAPIAuthFromSpec)
 		}
 		if len(o.RateLimits) > limiter.MaxRoutePolicies {
 			v.errf(p+".rate_limits", "lists %d policies; a route may have at most %d", len(o.RateLimits), limiter.MaxRoutePolicies)

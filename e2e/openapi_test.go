@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -207,5 +208,39 @@ func TestOpenAPIReload(t *testing.T) {
 	eventually(t, "the refusal", func() bool { return strings.Contains(g.out.String(), "reload refused") })
 	if r := g.do(t, "GET", "/two/5", ""); r.StatusCode != 200 {
 		t.Fatalf("after a refused reload: %d", r.StatusCode)
+	}
+}
+
+// TestOpenAPIAuthModes: auth = true makes every imported operation need a
+// token, auth = false none; a wrong value is refused at its place.
+func TestOpenAPIAuthModes(t *testing.T) {
+	doc, err := filepath.Abs("testdata/openapi/assets-3.0.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ value, want string }{
+		{"true", `/api/assets/\{id\}\s+GET\s+api\s+token\s`},
+		{"false", `/api/assets\s+POST\s+api\s+-\s`},
+		{`"from_spec"`, `/api/assets\s+POST\s+api\s+token assets:write\s`},
+	} {
+		path := writeConfig(t, baseConfig("127.0.0.1:9", fmt.Sprintf("\n[[openapi]]\nfile = %q\nupstream = \"api\"\npath_prefix = \"/api\"\nauth = %s\n", doc, tc.value)))
+		out, code := runCLI(t, "", "routes", "-config", path)
+		if code != 0 || !regexp.MustCompile(tc.want).MatchString(out) {
+			t.Errorf("auth = %s: exit %d, want %q in:\n%s", tc.value, code, tc.want, out)
+		}
+	}
+	path := writeConfig(t, baseConfig("127.0.0.1:9", fmt.Sprintf("\n[[openapi]]\nfile = %q\nupstream = \"api\"\nauth = \"maybe\"\n", doc)))
+	out, code := runCLI(t, "", "validate", "-config", path)
+	if code == 0 || !strings.Contains(out, `openapi[0].auth: write "from_spec"`) {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+// TestOpenAPIExample: the shipped example validates and imports its
+// document (README.md, "OpenAPI import").
+func TestOpenAPIExample(t *testing.T) {
+	out, code := runCLI(t, "", "routes", "-config", "../examples/openapi/config.toml")
+	if code != 0 || !strings.Contains(out, "/v1/assets/{id}") || !strings.Contains(out, "token assets:write") {
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }

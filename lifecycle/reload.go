@@ -80,7 +80,6 @@ func restartOnly(prev, next *config.Config) []string {
 	check("server.write_timeout", a.WriteTimeout != b.WriteTimeout)
 	check("server.idle_timeout", a.IdleTimeout != b.IdleTimeout)
 	check("server.max_header_bytes", a.MaxHeaderBytes != b.MaxHeaderBytes)
-	check("server.max_body_bytes", a.MaxBodyBytes != b.MaxBodyBytes)
 	check("server.tls_cert (TLS on or off)", (a.TLSCert == "") != (b.TLSCert == ""))
 	check("admin.listen", prev.Admin.Listen != next.Admin.Listen)
 	check("log.format", prev.Log.Format != next.Log.Format)

@@ -192,8 +192,8 @@ type params struct {
 	burst int
 	since time.Time // when these numbers took effect (the Update's now)
 	// rateArg and burstArg are limit and burst as the Redis script's
-	// arguments (see redisArgs); nil in params made by tests.
-	rateArg, burstArg any
+	// arguments (see redisArgs); "" in params made by tests.
+	rateArg, burstArg string
 }
 
 // policyState is what survives a reload for a policy name: the hash seeds

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // The values of docs/configuration.md `store.rate_limit_on_store_error`: what a policy
@@ -41,7 +39,7 @@ func parseOnStoreError(s string) (storeErrorMode, error) {
 
 // redisBackend is what UseRedis installed: immutable, replaced whole.
 type redisBackend struct {
-	c redis.UniversalClient
+	c *RedisClient
 	// oneNode: a single Redis (not a Cluster), where one script call may
 	// touch any keys; in a Cluster one call holds the keys of one hash tag.
 	oneNode bool
@@ -68,19 +66,17 @@ func CheckRedisSettings(onError string, timeout time.Duration) error {
 
 // UseRedis makes the Limiter keep its buckets in Redis (docs/configuration.md `[store]
 // backend = "redis"`), shared by every replica on the same Redis: from the
-// next request on, Check asks Redis for every policy (see the package doc,
-// "Shared buckets in Redis"). client is the gateway's shared client (a
-// single node or a Cluster, see idempotency.RedisOptions), which must have
-// ContextTimeoutEnabled; UseRedis does not contact it. timeout is
-// store.redis_timeout: one deadline for all the round trips of one Check.
-// onError is store.rate_limit_on_store_error (OnStoreErrorLocal, -Allow or
-// -Deny; "" is local).
+// next request on, Check asks Redis (see the package doc, "Shared buckets
+// in Redis"). client is made by NewRedisClient; UseRedis does not contact
+// it. timeout is store.redis_timeout: one deadline for all the round trips
+// of one Check. onError is store.rate_limit_on_store_error
+// (OnStoreErrorLocal, -Allow or -Deny; "" is local).
 //
 // Call it again after a reload that changed onError or timeout (the same
 // client keeps this replica's near-limit cache), and with a nil client to
 // go back to memory buckets. A request already between its two Checks
-// finishes on the backend it started with.
-func (l *Limiter) UseRedis(client redis.UniversalClient, onError string, timeout time.Duration) error {
+// finishes on the backend it started with. The caller closes the client.
+func (l *Limiter) UseRedis(client *RedisClient, onError string, timeout time.Duration) error {
 	if client == nil {
 		l.redis.Store(nil)
 		return nil
@@ -89,22 +85,9 @@ func (l *Limiter) UseRedis(client redis.UniversalClient, onError string, timeout
 		return err
 	}
 	mode, _ := parseOnStoreError(onError) // checked just above
-	var ctxTimeouts bool
-	switch c := client.(type) {
-	case *redis.Client:
-		ctxTimeouts = c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		ctxTimeouts = c.Options().ContextTimeoutEnabled
-	default:
-		ctxTimeouts = true // another UniversalClient: its owner's business
-	}
-	if !ctxTimeouts {
-		return errors.New("limiter: the redis client must set ContextTimeoutEnabled so that redis_timeout bounds each check (see idempotency.RedisOptions)")
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, oneNode := client.(*redis.Client)
-	rb := &redisBackend{c: client, oneNode: oneNode, onError: mode, timeout: timeout, near: newNearCache()}
+	rb := &redisBackend{c: client, oneNode: client.opt.ForceSingleClient, onError: mode, timeout: timeout, near: newNearCache()}
 	if old := l.redis.Load(); old != nil && old.c == client {
 		rb.near, rb.callerClock = old.near, old.callerClock
 	}
@@ -154,18 +137,21 @@ func (c *redisCall) close() {
 }
 
 // run runs the bucket script on ops with the call's deadline. An expired
-// deadline fails without touching the client: go-redis would write with a
-// past deadline and throw the pooled connection away.
+// deadline fails without touching the client.
 func (rb *redisBackend) run(call *redisCall, ops []bucketOp, now time.Time, out *[MaxRoutePolicies]bucketReply) (bool, error) {
 	ctx := call.context(rb.timeout)
 	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	c, err := rb.c.get()
+	if err != nil {
 		return false, err
 	}
 	nowArg, margin := "", expiryMargin
 	if rb.callerClock {
 		nowArg, margin = strconv.FormatInt(now.UnixMicro(), 10), testExpiryMargin
 	}
-	return runBuckets(ctx, rb.c, ops, nowArg, margin, out)
+	return runBuckets(ctx, c, ops, nowArg, margin, out)
 }
 
 // checkRedis is Check on Redis buckets. Policies that need no round trip

@@ -140,3 +140,66 @@ func TestRedisClusterCallsPerSubject(t *testing.T) {
 		t.Fatalf("stats %+v, last error %v", st, l.LastStoreError())
 	}
 }
+
+// The gateway starts while Redis is down: checks fall back at once, and
+// the same client uses Redis when it comes up.
+func TestRedisStartWhileDown(t *testing.T) {
+	t.Run("single server", func(t *testing.T) {
+		srv := redistest.Start(t)
+		srv.Stop()
+		const timeout = 200 * time.Millisecond
+		l := redisLimiter(t, redisClient(t, []string{srv.Addr()}, timeout), OnStoreErrorAllow, timeout)
+		rt := newRoute(t, ipPolicy("per_ip", 0.001, 5))
+		var d Decision
+		start := time.Now()
+		if !l.Check(time.Now(), rt, PreAuth, subject("192.0.2.1"), &d) {
+			t.Fatal("allow mode refused while Redis is down")
+		}
+		if took := time.Since(start); took > 5*timeout {
+			t.Fatalf("a check took %v while Redis is down", took)
+		}
+		if st := l.Stats(); st.RedisErrors != 1 || st.Fallbacks != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		srv.Restart()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			before := l.Stats().RedisErrors
+			l.Check(time.Now(), rt, PreAuth, subject("192.0.2.1"), &d)
+			if l.Stats().RedisErrors == before {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Redis not used after it came up: %v", l.LastStoreError())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n, _ := srv.Do("DBSIZE"); n != "1" {
+			t.Fatalf("Redis holds %s keys, want the bucket", n)
+		}
+	})
+	t.Run("cluster seeds down", func(t *testing.T) {
+		a, b := redistest.Start(t), redistest.Start(t)
+		a.Stop()
+		b.Stop()
+		c := redisClient(t, []string{a.Addr(), b.Addr()}, 100*time.Millisecond)
+		l := redisLimiter(t, c, OnStoreErrorDeny, 100*time.Millisecond)
+		rt := newRoute(t, ipPolicy("per_ip", 0.001, 5))
+		var d Decision
+		for range 3 {
+			if l.Check(time.Now(), rt, PreAuth, subject("192.0.2.1"), &d) || d.RetryAfter() != 1 {
+				t.Fatal("deny mode: want 429 with Retry-After 1 while the Cluster is unreachable")
+			}
+		}
+		if c.client.Load() != nil || l.LastStoreError() == nil {
+			t.Fatalf("a client was made with no seed node up; last error %v", l.LastStoreError())
+		}
+		// At most one attempt to connect a second: the next is later.
+		c.mu.Lock()
+		wait := time.Until(c.next)
+		c.mu.Unlock()
+		if wait <= 0 || wait > redialInterval {
+			t.Fatalf("next attempt in %v", wait)
+		}
+	})
+}

@@ -9,11 +9,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
-// Redis keys, the bucket script and its client binding: the only file
-// that speaks to go-redis.
+// Redis keys, the bucket script and its client binding: with
+// redis_client.go, the only files that speak to Redis (rueidis).
 //
 // Key: "cgw:rl:{" + hex(subject digest) + "}:" + hex(bucket digest) + ":"
 // + policy name. The bucket digest is the first 16 bytes of SHA-256(policy,
@@ -223,14 +223,14 @@ end
 return reply
 `
 
-var bucketLua = redis.NewScript(bucketScript)
+var bucketLua = rueidis.NewLuaScript(bucketScript)
 
 // Expiry margins (ARGV[2]): a second beyond the refill time in production;
 // an hour when tests drive the bucket with their own clock, whose time does
 // not pass with the server's.
-var (
-	expiryMargin     any = "1000"
-	testExpiryMargin any = "3600000"
+const (
+	expiryMargin     = "1000"
+	testExpiryMargin = "3600000"
 )
 
 // bucketOp is one key of a call.
@@ -248,31 +248,34 @@ type bucketReply struct {
 
 // runBuckets runs bucketScript on ops (at most MaxRoutePolicies, one hash
 // tag) and fills out[:len(ops)]. nowMicros is "" in production.
-func runBuckets(ctx context.Context, c redis.UniversalClient, ops []bucketOp, nowMicros string, margin any, out *[MaxRoutePolicies]bucketReply) (all bool, err error) {
+func runBuckets(ctx context.Context, c rueidis.Client, ops []bucketOp, nowMicros, margin string, out *[MaxRoutePolicies]bucketReply) (all bool, err error) {
 	keys := make([]string, len(ops))
-	args := make([]any, 2, 2+3*len(ops))
+	args := make([]string, 2, 2+3*len(ops))
 	args[0], args[1] = nowMicros, margin
 	for i, op := range ops {
 		keys[i] = op.key
 		rate, burst := op.p.redisArgs()
 		args = append(args, op.mode, rate, burst)
 	}
-	v, err := bucketLua.Run(ctx, c, keys, args...).Slice()
+	v, err := bucketLua.Exec(ctx, c, keys, args).ToArray()
 	if err != nil {
 		return false, err
 	}
 	if len(v) != 1+2*len(ops) {
-		return false, fmt.Errorf("rate limit script: unexpected reply %v", v)
+		return false, fmt.Errorf("rate limit script: %d replies for %d keys", len(v), len(ops))
 	}
-	a, ok := v[0].(int64)
-	if !ok {
-		return false, fmt.Errorf("rate limit script: unexpected reply %v", v)
+	a, err := v[0].AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("rate limit script: %w", err)
 	}
 	for i := range ops {
-		g, ok1 := v[1+2*i].(int64)
-		ts, ok2 := v[2+2*i].(string)
-		if !ok1 || !ok2 {
-			return false, fmt.Errorf("rate limit script: unexpected reply %v", v)
+		g, err := v[1+2*i].AsInt64()
+		if err != nil {
+			return false, fmt.Errorf("rate limit script: %w", err)
+		}
+		ts, err := v[2+2*i].ToString()
+		if err != nil {
+			return false, fmt.Errorf("rate limit script: %w", err)
 		}
 		tokens, err := strconv.ParseFloat(ts, 64)
 		if err != nil {
@@ -284,10 +287,10 @@ func runBuckets(ctx context.Context, c redis.UniversalClient, ops []bucketOp, no
 }
 
 // redisArgs returns the rate and burst as the script's arguments: the
-// strings the bucket stores and compares (%.17g-exact), boxed once per
-// params so that a call does not allocate them.
-func (p *params) redisArgs() (rate, burst any) {
-	if p.rateArg != nil {
+// strings the bucket stores and compares (%.17g-exact), made once per
+// params.
+func (p *params) redisArgs() (rate, burst string) {
+	if p.rateArg != "" {
 		return p.rateArg, p.burstArg
 	}
 	return strconv.FormatFloat(p.limit, 'g', -1, 64), strconv.Itoa(p.burst)

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/cobaltgw/cobaltgw/idempotency"
 	"github.com/cobaltgw/cobaltgw/internal/redistest"
 )
 
@@ -24,15 +21,18 @@ import (
 // under the race detector. The store-error tests use a short one.
 const redisTimeout = 2 * time.Second
 
-// redisClient is the client the proxy builds (idempotency.RedisOptions).
-func redisClient(tb testing.TB, addrs []string, timeout time.Duration) redis.UniversalClient {
+// redisClient is the client the proxy builds.
+func redisClient(tb testing.TB, addrs []string, timeout time.Duration) *RedisClient {
 	tb.Helper()
-	c := redis.NewUniversalClient(idempotency.RedisOptions(addrs, "", timeout))
-	tb.Cleanup(func() { c.Close() })
+	c, err := NewRedisClient(addrs, "", timeout)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
 	return c
 }
 
-func redisLimiter(tb testing.TB, c redis.UniversalClient, onError string, timeout time.Duration) *Limiter {
+func redisLimiter(tb testing.TB, c *RedisClient, onError string, timeout time.Duration) *Limiter {
 	tb.Helper()
 	l := newLimiter(tb, MinBudget)
 	if err := l.UseRedis(c, onError, timeout); err != nil {
@@ -449,15 +449,10 @@ func TestRedisReloadAppliesFromTheNextCall(t *testing.T) {
 
 func TestUseRedisValidates(t *testing.T) {
 	l := newLimiter(t, MinBudget)
-	ok := redis.NewUniversalClient(idempotency.RedisOptions([]string{"127.0.0.1:1"}, "", time.Second))
-	defer ok.Close()
-	opts := idempotency.RedisOptions([]string{"127.0.0.1:1"}, "", time.Second)
-	opts.ContextTimeoutEnabled = false
-	noCtx := redis.NewUniversalClient(opts)
-	defer noCtx.Close()
+	ok := redisClient(t, []string{"127.0.0.1:1"}, time.Second)
 	tests := []struct {
 		name    string
-		c       redis.UniversalClient
+		c       *RedisClient
 		onError string
 		timeout time.Duration
 		ok      bool
@@ -466,7 +461,6 @@ func TestUseRedisValidates(t *testing.T) {
 		{"an empty mode is local", ok, "", time.Second, true},
 		{"another mode is refused", ok, "open", time.Second, false},
 		{"a timeout is required", ok, OnStoreErrorLocal, 0, false},
-		{"a client that ignores deadlines is refused", noCtx, OnStoreErrorLocal, time.Second, false},
 		{"nil goes back to memory", nil, "", 0, true},
 	}
 	for _, tt := range tests {
@@ -478,5 +472,8 @@ func TestUseRedisValidates(t *testing.T) {
 	}
 	if l.redis.Load() != nil {
 		t.Fatal("still on Redis after UseRedis(nil)")
+	}
+	if _, err := NewRedisClient(nil, "", time.Second); err == nil {
+		t.Fatal("NewRedisClient without addresses")
 	}
 }

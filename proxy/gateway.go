@@ -155,8 +155,11 @@ type Gateway struct {
 	idem    idempotency.Store
 	idemMem *idempotency.Memory   // when store.backend = "memory"
 	idemRed *idempotency.Redis    // when store.backend = "redis"
-	redis   redis.UniversalClient // shared by the Redis stores
-	lim     *limiter.Limiter
+	redis   redis.UniversalClient // the Redis idempotency store's client
+	// limRedis is the rate limiter's Redis client (rueidis, pipelined:
+	// see limiter.RedisClient), on the same redis_addrs.
+	limRedis *limiter.RedisClient
+	lim      *limiter.Limiter
 
 	backend      string
 	redisTimeout atomic.Int64     // store.redis_timeout (a time.Duration); reloadable
@@ -346,7 +349,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	g.commit("idempotency store", g.reconfigureIdem(idc))
 	if g.redis != nil {
 		g.redisTimeout.Store(int64(redisTimeout))
-		g.commit("rate limiter", g.lim.UseRedis(g.redis, onStoreErr, redisTimeout))
+		g.commit("rate limiter", g.lim.UseRedis(g.limRedis, onStoreErr, redisTimeout))
 	}
 	// Policies whose numbers changed keep their buckets (no fresh burst).
 	g.commit("rate limiter", g.lim.Update(g.now(), policies))
@@ -397,6 +400,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.jwtCache.Close()
 	if g.redis != nil {
 		_ = g.redis.Close()
+	}
+	if g.limRedis != nil {
+		g.limRedis.Close()
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/idempotency"
+	"github.com/cobaltgw/cobaltgw/limiter"
 )
 
 // openStores builds the idempotency store of [store] backend: exact,
@@ -35,9 +36,17 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 	}
 	g.idemRed, g.idem = red, red
 	// Replicas share buckets too; a store error follows
-	// rate_limit_on_store_error (local, allow or deny).
-	if err := g.lim.UseRedis(g.redis, string(cfg.Store.RateLimitOnStoreError), timeout); err != nil {
+	// rate_limit_on_store_error (local, allow or deny). The limiter has a
+	// pipelining client of its own (limiter.RedisClient), made lazily too.
+	g.limRedis, err = limiter.NewRedisClient(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, timeout)
+	if err == nil {
+		err = g.lim.UseRedis(g.limRedis, string(cfg.Store.RateLimitOnStoreError), timeout)
+	}
+	if err != nil {
 		_ = g.redis.Close()
+		if g.limRedis != nil {
+			g.limRedis.Close()
+		}
 		return fmt.Errorf("rate limiter: %w", err)
 	}
 	return nil

@@ -30,7 +30,7 @@ func CompileDocument(url string, doc any, fragments []string) ([]*Schema, error)
 		if err != nil {
 			return nil, fmt.Errorf("schema at %s: %w", f, err)
 		}
-		out[i] = &Schema{path: url + f, sch: sch}
+		out[i] = New(url+f, sch) // with the fast path for valid bodies
 	}
 	return out, nil
 }

@@ -246,3 +246,28 @@ func FuzzFastPathAgreesWithLibrary(f *testing.F) {
 		checkFastAgrees(t, diffSchemas[i], compiled[i], body)
 	})
 }
+
+// Schemas of an in-memory document (an OpenAPI import) get the fast path
+// too, and it agrees with the library there.
+func TestFastPathForDocumentSchemas(t *testing.T) {
+	doc, err := decode([]byte(`{"components":{"schemas":{
+		"Asset":{"type":"object","required":["name"],"properties":{"name":{"type":"string","minLength":1},"size":{"$ref":"#/components/schemas/Size"}}},
+		"Size":{"type":"integer","minimum":0,"maximum":1000}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := CompileDocument("urn:test", doc, []string{"#/components/schemas/Asset"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ss[0]
+	if s.fast == nil {
+		t.Fatal("no fast path for a document schema")
+	}
+	for _, b := range []string{`{"name":"a","size":3}`, `{"name":"","size":3}`, `{"name":"a","size":-1}`, `{"size":3}`, `{"name":"a","size":1.5}`} {
+		checkFastAgrees(t, "Asset", s, []byte(b))
+	}
+	if got := s.fast.answer([]byte(`{"name":"a","size":3}`)); got != pass {
+		t.Fatalf("fast path answered %d for a valid body", got)
+	}
+}
