@@ -68,7 +68,7 @@ func (r *request) forward() bool {
 	// The upstream's own response: its body streams when it is long
 	// (upstream's transport), and takeResponse moves it into ctx.Response.
 	up := fasthttp.AcquireResponse()
-	res := pool.Do(req, up, t0.Add(pool.Timeout()))
+	res := pool.DoObserved(req, up, t0.Add(pool.Timeout()), r.traceUpstream(h))
 	r.upstreamNs = time.Since(t0)
 	if res.Target != nil {
 		r.target = res.Target.URL

@@ -32,6 +32,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/idempotency"
 	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
+	"github.com/cobaltgw/cobaltgw/tracing"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -172,6 +173,7 @@ type Gateway struct {
 
 	observer      Observer
 	limitObserver LimitObserver
+	tracer        *tracing.Tracer // nil without [tracing] endpoint
 
 	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
 	tun          tunnels       // open WebSocket tunnels
@@ -481,3 +483,7 @@ func (g *Gateway) SetObserver(o Observer) {
 	g.observer = o
 	g.limitObserver, _ = o.(LimitObserver)
 }
+
+// SetTracer installs t (nil: no spans; traceparent is still continued);
+// call it before Serve.
+func (g *Gateway) SetTracer(t *tracing.Tracer) { g.tracer = t }
