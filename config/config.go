@@ -243,6 +243,10 @@ type OpenAPI struct {
 	RateLimits  []string    `toml:"rate_limits"`
 	Idempotency bool        `toml:"idempotency"`
 	Validate    []string    `toml:"validate"`
+
+	// Files are the document and the files its $refs name, as read at
+	// load (for the file watch).
+	Files []string `toml:"-"`
 }
 
 // Defaults returns a Config holding every default of docs/configuration.md; the tables

@@ -156,5 +156,10 @@ func depFiles(cfg *config.Config) []string {
 	for i := range cfg.Routes {
 		add(cfg.Routes[i].BodySchema)
 	}
+	for i := range cfg.OpenAPI {
+		for _, f := range cfg.OpenAPI[i].Files {
+			add(f)
+		}
+	}
 	return out
 }
