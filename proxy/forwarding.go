@@ -7,7 +7,7 @@ import (
 )
 
 // The request fields the gateway sets (README.md "Security notes";
-// CONTRACT.md "What the gateway sets and strips"). Every copy a client sent
+// README.md "What the gateway sets and strips"). Every copy a client sent
 // is removed, on however many lines and in whatever spelling (any case, and
 // "_" for "-", which CGI-style servers read as the same name), before the
 // gateway writes exactly one of each. Setting a field through fasthttp

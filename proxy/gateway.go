@@ -1,5 +1,5 @@
 // Package proxy is the gateway's fasthttp server and request pipeline. One
-// file, pipeline.go, lists the stages in the order of CONTRACT.md ("Order
+// file, pipeline.go, lists the stages in the order of README.md ("Order
 // of checks"); each stage is a small method on the per-request state, so
 // the path of a request reads top to bottom. Every decision that refuses a
 // request becomes a contract response through package contract.

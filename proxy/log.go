@@ -69,9 +69,9 @@ func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &small):
-		code, detail, kind = contract.CodeHeaderTooLarge, "The request header is larger than the gateway accepts", "header_too_large"
+		code, detail, kind = contract.CodeHeaderTooLarge, "The request header is larger than the gateway accepts", contract.CodeHeaderTooLarge
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		code, detail, kind = contract.CodeBodyTooLarge, "The request body is larger than the gateway accepts", "body_too_large"
+		code, detail, kind = contract.CodeBodyTooLarge, "The request body is larger than the gateway accepts", contract.CodeBodyTooLarge
 	case errors.As(err, &ne) && ne.Timeout():
 		detail, kind = "The request was not received in time", "timeout"
 	}

@@ -89,7 +89,7 @@ func (r *request) normPath() []byte {
 // reqID is the request's id (X-Request-Id and request_id).
 func (r *request) reqID() []byte { return r.idBuf[:r.idLen] }
 
-// handle is the fasthttp handler: the stages of CONTRACT.md's order of
+// handle is the fasthttp handler: the stages of README.md's order of
 // checks, then forwarding. The first stage that refuses answers.
 func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	r := request{g: g, rt: g.rt.Load(), ctx: ctx, start: g.now()}

@@ -14,7 +14,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
-// Response bodies (README "Streaming"; CONTRACT.md "Streaming, upgrades
+// Response bodies (README "Streaming"; README.md "Streaming, upgrades
 // and large bodies"). The upstream's answer is read into its own
 // fasthttp.Response with StreamBody, so only its head is in memory when
 // takeResponse decides:

@@ -4,7 +4,7 @@
 // failure into the outcomes the proxy maps onto the contract; it never
 // writes a client response.
 //
-// Outcome rules (CONTRACT.md "Upstream normalization", "Idempotency"):
+// Outcome rules (README.md "Upstream normalization", "Idempotency"):
 //   - Unavailable: the request never reached a target (connect refused,
 //     DNS failure, TLS handshake failure, connect timeout, every connection
 //     busy past connect_timeout, no target in rotation). Safe to retry; an
