@@ -132,7 +132,11 @@ func (g *Gateway) finish(r *request) {
 	if r.bodyUnread() {
 		r.lingerClose()
 	}
-	r.bytesIn = int64(len(r.ctx.Request.Body()))
+	// Body() would read a still-unread body stream to its end, holding the
+	// answer to an early refusal until the client has sent everything.
+	if !r.ctx.Request.IsBodyStream() {
+		r.bytesIn = int64(len(r.ctx.Request.Body()))
+	}
 	if r.upBody != nil {
 		r.bytesIn = r.upBody.n
 		r.upBody.release()
