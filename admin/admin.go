@@ -1,5 +1,5 @@
 // Package admin serves the operator endpoints on their own listener
-// (CONFIG.md `[admin] listen`, loopback by default, off with ""), apart
+// (docs/configuration.md `[admin] listen`, loopback by default, off with ""), apart
 // from client traffic so that probes and scrapes never compete with it
 // for max_concurrent and never see the error contract:
 //
@@ -8,7 +8,10 @@
 //	              store is reachable; 503 with the reason otherwise, and
 //	              from the first moment of a drain (readiness)
 //	GET /metrics  the Prometheus text exposition of package metrics
-//	GET /config   the running configuration as TOML, secrets redacted
+//	GET /config     the running configuration as TOML, secrets redacted
+//	GET /upstreams  each upstream's targets as JSON: state (up, ejected,
+//	                down), requests in flight, ejections, last error; and
+//	                whether the upstream is in panic mode
 //
 // The listener is net/http rather than fasthttp: it answers a few requests
 // a second, and keeping it on another server means a saturated or

@@ -24,6 +24,8 @@
 // result into a contract response.
 package auth
 
+import "github.com/cobaltgw/cobaltgw/internal/httpsyntax"
+
 // ParseResult says what ParseAuthorization found. The zero value is ParseOK.
 type ParseResult uint8
 
@@ -76,9 +78,9 @@ func ParseAuthorization(values [][]byte) (token []byte, res ParseResult) {
 	}
 	// RFC 9110 §5.5: a field value excludes leading and trailing whitespace
 	// (OWS = SP / HTAB); parsers are told to strip it.
-	v := trimOWS(values[0])
+	v := httpsyntax.TrimOWS(values[0])
 	// RFC 9110 §11.1: the auth-scheme is a case-insensitive token.
-	if len(v) < len(bearerScheme) || !equalFoldASCII(v[:len(bearerScheme)], bearerScheme) {
+	if len(v) < len(bearerScheme) || !httpsyntax.EqualFoldASCII(v[:len(bearerScheme)], bearerScheme) {
 		return nil, ParseInvalid
 	}
 	rest := v[len(bearerScheme):]
@@ -140,34 +142,4 @@ func b64TokenBadIndex(b []byte) int {
 		}
 	}
 	return -1
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// equalFoldASCII compares b with the ASCII string s, ignoring ASCII case.
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if lowerASCII(b[i]) != lowerASCII(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

@@ -290,7 +290,7 @@ type JWTOptions struct {
 	Client *http.Client
 	// Previous is the running verifier: its key sources for the same
 	// jwks_url or jwks_file are kept (with their sets) instead of fetched
-	// anew.
+	// anew; a jwks_file is re-read.
 	Previous *JWT
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
@@ -340,6 +340,11 @@ func NewJWT(issuers []JWTIssuer, o JWTOptions) (*JWT, error) {
 					ks = p.keys
 					ks.acquire()
 					ks.refresh.Store(int64(c.JWKSRefresh))
+					if ks.file != "" {
+						// A reload re-reads a local set (the operator may
+						// have just replaced it); a failure keeps the old.
+						_ = ks.fetch()
+					}
 					break
 				}
 			}

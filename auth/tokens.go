@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 )
 
 // TokenEntry is one configured token ([[auth.tokens]] in the config): the
@@ -213,7 +214,7 @@ func (id *Identity) AllowsOrg(values [][]byte) bool {
 	if len(values) != 1 {
 		return false
 	}
-	v := trimOWS(values[0])
+	v := httpsyntax.TrimOWS(values[0])
 	// X-Org-Token values may be secrets of their own: compare with every
 	// allowed value in constant time per value, without stopping early, so
 	// the answer time does not tell which prefix matched.

@@ -1,4 +1,4 @@
-// Package cli is the command line of cobaltgw (CONFIG.md "Commands"): one
+// Package cli is the command line of cobaltgw (docs/configuration.md "Commands"): one
 // table of commands, each with a one-line summary that `help`, `-h` and
 // `--help` list, and its own flags. An unknown command or flag exits 2
 // with that list; a command that fails exits 1.

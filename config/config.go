@@ -1,5 +1,5 @@
 // Package config holds the gateway's configuration: the schema of
-// CONFIG.md as Go types, its defaults, strict decoding of the TOML file
+// docs/configuration.md as Go types, its defaults, strict decoding of the TOML file
 // (unknown keys and wrong types refused), ${ENV} expansion, and validation
 // of every value and cross-reference. Every error names the place in the
 // file as file:line:col and says what to write instead.
@@ -243,9 +243,13 @@ type OpenAPI struct {
 	RateLimits  []string    `toml:"rate_limits"`
 	Idempotency bool        `toml:"idempotency"`
 	Validate    []string    `toml:"validate"`
+
+	// Files are the document and the files its $refs name, as read at
+	// load (for the file watch).
+	Files []string `toml:"-"`
 }
 
-// Defaults returns a Config holding every default of CONFIG.md; the tables
+// Defaults returns a Config holding every default of docs/configuration.md; the tables
 // that repeat ([[upstreams]], [[routes]], [rate_limits.*]) get theirs per
 // entry in applyDefaults.
 func Defaults() Config {

@@ -84,7 +84,7 @@ func (v *validator) openAPI(ups map[string]*Upstream) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(v.cfg.Dir, path)
 		}
-		routes, err := openapi.Load(openapi.Spec{File: path, Path: path, PathPrefix: o.PathPrefix, Auth: authMode, Body: body, Params: params, Now: now})
+		doc, err := openapi.Load(openapi.Spec{File: path, Path: path, PathPrefix: o.PathPrefix, Auth: authMode, Body: body, Params: params, Now: now})
 		if err != nil {
 			var oe *openapi.Error
 			if errors.As(err, &oe) {
@@ -95,7 +95,8 @@ func (v *validator) openAPI(ups map[string]*Upstream) {
 			}
 			continue
 		}
-		for _, r := range routes {
+		o.Files = doc.Files
+		for _, r := range doc.Routes {
 			v.cfg.Warnings = append(v.cfg.Warnings, r.Warnings...)
 			pat, _ := router.Parse(r.Path)
 			if own[pat.Shape()] {

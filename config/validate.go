@@ -306,18 +306,12 @@ func (v *validator) rateLimits() {
 		if !ok {
 			continue
 		}
-		kind, header, err := limiter.ParseKey(rl.Key)
+		pol, err := limiter.Build(name, rl.Key, rl.Rate, rl.Burst, rl.LegacyHeaders)
 		if err != nil {
-			v.errf(p+".key", "%v", err)
-			continue
-		}
-		pol := &limiter.Policy{Name: name, Key: kind, Header: header, Rate: rl.Rate, Burst: rl.Burst, Legacy: rl.LegacyHeaders}
-		if err := pol.Validate(); err != nil {
-			at := p + ".rate"
-			if strings.Contains(err.Error(), "burst") {
-				at = p + ".burst"
-			} else if !strings.Contains(err.Error(), "rate =") {
-				at = p
+			at := p
+			var fe *limiter.FieldError
+			if errors.As(err, &fe) && fe.Field != "" {
+				at = p + "." + fe.Field
 			}
 			v.errf(at, "%v", err)
 			continue

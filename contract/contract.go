@@ -68,6 +68,43 @@ const (
 	CodeAuthUnavailable           = "auth_unavailable"
 )
 
+// Codes lists every reason code of the contract (README.md "The error
+// contract"), in the order of the constants above. Metrics label by it;
+// a test binds it to the constants and to the literals of the code base.
+var Codes = [...]string{
+	CodeMalformedRequest,
+	CodeHeaderTooLarge,
+	CodeBodyTooLarge,
+	CodeMalformedJSON,
+	CodeInvalidIdempotencyKey,
+	CodeIdempotencyKeyRequired,
+	CodeMissingToken,
+	CodeInvalidToken,
+	CodeClientCertificateRequired,
+	CodeInsufficientScope,
+	CodeForbidden,
+	CodeRouteNotFound,
+	CodeMethodNotAllowed,
+	CodeNotAcceptable,
+	CodeIdempotencyKeyReused,
+	CodeIdempotencyKeyInFlight,
+	CodeEndpointGone,
+	CodeTeapot,
+	CodeSchemaViolation,
+	CodeIdempotencyKeyMismatch,
+	CodeRateLimited,
+	CodeIdempotencyQuotaExceeded,
+	CodeUpstreamError,
+	CodeUpstreamBadResponse,
+	CodeInternalError,
+	CodeMaintenance,
+	CodeUpstreamUnavailable,
+	CodeUpstreamTimeout,
+	CodeOverloaded,
+	CodeStoreUnavailable,
+	CodeAuthUnavailable,
+}
+
 type statusInfo struct {
 	title, detail string
 	// upstreamCode is "upstream_<status>", the code of an upstream status

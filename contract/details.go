@@ -63,7 +63,7 @@ func DefaultDetail(code string, status int) string {
 }
 
 // DetailCodes lists every reason code whose detail can be overridden,
-// sorted: the codes of CONTRACT.md and upstream_<status> for each status
+// sorted: the codes of README.md and upstream_<status> for each status
 // of the set.
 func DetailCodes() []string {
 	out := make([]string, 0, len(codeDetails)+len(Statuses))

@@ -3,7 +3,7 @@ package contract
 import "fmt"
 
 // Table maps an upstream status to the status the client sees. The default
-// is CONTRACT.md's normalization table; [errors.map] overrides single rows.
+// is README.md's normalization table; [errors.map] overrides single rows.
 // A Table is immutable once built and safe for concurrent use.
 type Table struct {
 	to   [600]uint16
@@ -33,7 +33,7 @@ func NewTable(overrides map[int]int) (*Table, error) {
 	return t, nil
 }
 
-// defaultMap is CONTRACT.md "Upstream normalization".
+// defaultMap is README.md "Upstream normalization".
 func defaultMap(s int) int {
 	switch {
 	case s < 400:

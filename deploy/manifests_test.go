@@ -102,7 +102,7 @@ type ports struct {
 	} `toml:"upstreams"`
 }
 
-// carried decodes a config's listeners, with CONFIG.md's defaults.
+// carried decodes a config's listeners, with docs/configuration.md's defaults.
 func carried(t *testing.T, name string, data []byte) ports {
 	t.Helper()
 	var p ports

@@ -13,7 +13,7 @@ import (
 )
 
 // commandList is every command `help` must list with a summary.
-var commandList = []string{"run", "validate", "config-schema", "hash-token", "version", "help"}
+var commandList = []string{"run", "validate", "routes", "config-schema", "hash-token", "version", "help"}
 
 func TestCLIHelpListsEveryCommand(t *testing.T) {
 	for _, arg := range []string{"help", "-h", "--help"} {

@@ -96,3 +96,47 @@ func TestConnectionCaps(t *testing.T) {
 		refusedConn(t, g)
 	})
 }
+
+// TestMaxConcurrentBeforeBody: over max_concurrent, a request is refused
+// (503 overloaded) before its body has arrived: once its head and the
+// first 8 KiB of the body (fasthttp's pre-read) are in.
+func TestMaxConcurrentBeforeBody(t *testing.T) {
+	release := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/assets/slow" {
+			<-release
+		}
+		w.WriteHeader(200)
+	})
+	defer close(release)
+	g := startGateway(t, strings.Replace(baseConfig(up.addr, ""), `listen = "127.0.0.1:0"`, "listen = \"127.0.0.1:0\"\nmax_concurrent = 1", 1))
+	go func() {
+		c, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "GET /v1/assets/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	eventually(t, "the slow request upstream", func() bool { return up.count.Load() == 1 })
+	c, err := net.DialTimeout("tcp", g.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	// The head promises 100000 bytes; 9000 come, the rest never does.
+	_, _ = io.WriteString(c, "POST /v1/assets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat(" ", 9000))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), `"overloaded"`) || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if up.count.Load() != 1 {
+		t.Fatal("the refused request reached the upstream")
+	}
+}

@@ -333,3 +333,24 @@ eject_after = 100000`))
 		t.Fatalf("upstreams saw %d GETs for %d requests and %d retries", got, n, v.Retries.OK)
 	}
 }
+
+// TestConnectFailureRetriedForAnyMethod: a refused connect sent nothing,
+// so a POST is retried on the other target like a GET; the live target
+// sees each request once.
+func TestConnectFailureRetriedForAnyMethod(t *testing.T) {
+	live := newRawUpstream(t, rawOK)
+	g := startGateway(t, failoverConfig(quoted(deadAddr(t), live.addr), `eject_after = 1000`))
+	for i := 0; i < 6; i++ {
+		for _, m := range []string{"POST", "PATCH", "GET"} {
+			if r := g.do(t, m, "/v1/x", "{}", "Content-Type: application/json"); r.StatusCode != 200 {
+				t.Fatalf("%s #%d: %d %s", m, i, r.StatusCode, r.body)
+			}
+		}
+	}
+	if live.count("POST") != 6 || live.count("PATCH") != 6 || live.count("GET") != 6 {
+		t.Fatalf("live target saw %v", live.seen)
+	}
+	if v := g.upstreams(t).Upstreams[0]; v.Retries.OK == 0 {
+		t.Fatalf("no retry counted: %+v", v.Retries)
+	}
+}

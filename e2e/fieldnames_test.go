@@ -37,7 +37,7 @@ func (g *gateway) rawHead(t *testing.T, req string) string {
 
 // TestFieldNamesSpelledAsDefined reads the bytes on the wire: the
 // gateway's own fields and kept upstream fields go out spelled as
-// CONTRACT.md and their RFCs or drafts spell them, not re-cased.
+// README.md and their RFCs or drafts spell them, not re-cased.
 func TestFieldNamesSpelledAsDefined(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/assets/challenge" {

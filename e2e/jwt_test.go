@@ -20,7 +20,7 @@ const (
 // jwtConfig trusts one issuer whose JWK Set is at jwksURL (HTTPS, trusted
 // through SSL_CERT_FILE) beside one static token, with the admin listener
 // on for /readyz.
-func jwtConfig(up, jwksURL string) string {
+func jwtConfig(up, jwksURL, refresh string) string {
 	return opsConfig(up, "", fmt.Sprintf(`
 [auth]
 realm = "cobalt api"
@@ -35,6 +35,7 @@ issuer = %q
 jwks_url = %q
 audiences = ["api"]
 leeway = "5s"
+jwks_refresh = %q
 
 [[auth.jwt]]
 issuer = %q
@@ -54,18 +55,18 @@ methods = ["GET"]
 upstream = "api"
 auth = true
 scopes = ["assets:read", "admin"]
-`, digest("static-secret"), jwtIssuer, jwksURL, jwtOrgIssuer, jwksURL))
+`, digest("static-secret"), jwtIssuer, jwksURL, refresh, jwtOrgIssuer, jwksURL))
 }
 
 // startJWTGateway starts the gateway in front of an echo upstream,
 // trusting the IdP's self-signed certificate through SSL_CERT_FILE (the
 // gateway verifies jwks_url against the system roots; docs/jwt.md).
-func startJWTGateway(t *testing.T, idp *jwttest.IdP) (*gateway, *upstream) {
+func startJWTGateway(t *testing.T, idp *jwttest.IdP, refresh string) (*gateway, *upstream) {
 	t.Helper()
 	up := newUpstream(t, echo)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(jwtConfig(up.addr, idp.URL())), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(jwtConfig(up.addr, idp.URL(), refresh)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return startGatewayFile(t, path, "SSL_CERT_FILE="+idp.CAFile(t, dir)), up
@@ -94,7 +95,8 @@ func TestJWTAccessTokens(t *testing.T) {
 	es := jwttest.NewKey(t, "ES256", "ec-1")
 	ed := jwttest.NewKey(t, "EdDSA", "ed-1")
 	idp := jwttest.NewIdP(t, true, rs, es, ed)
-	g, up := startJWTGateway(t, idp)
+	// Refreshed every second, so the outage below spans failed refreshes.
+	g, up := startJWTGateway(t, idp, "1s")
 
 	claims := func(mod func(c map[string]any)) map[string]any {
 		c := jwttest.Claims(jwtIssuer, "client-42", "api", "assets:read profile")
@@ -200,6 +202,10 @@ func TestJWTAccessTokens(t *testing.T) {
 	t.Run("IdP down later changes nothing", func(t *testing.T) {
 		idp.SetDown(true)
 		defer idp.SetDown(false)
+		fetches := idp.Fetches.Load()
+		for idp.Fetches.Load() < fetches+2 { // two failed refreshes
+			time.Sleep(100 * time.Millisecond)
+		}
 		tok := es.Sign(t, claims(func(c map[string]any) { c["sub"] = "after-outage" }))
 		if r := g.do(t, "GET", "/v1/private/x", "", bearer(tok)); r.StatusCode != 200 {
 			t.Fatalf("status %d: %s", r.StatusCode, r.body)
@@ -230,7 +236,7 @@ func TestJWTAccessTokens(t *testing.T) {
 func TestJWTKeyRotation(t *testing.T) {
 	old := jwttest.NewKey(t, "RS256", "rsa-1")
 	idp := jwttest.NewIdP(t, true, old)
-	g, _ := startJWTGateway(t, idp)
+	g, _ := startJWTGateway(t, idp, "5m")
 	claims := jwttest.Claims(jwtIssuer, "client-7", "api", "assets:read")
 	oldTok := old.Sign(t, claims)
 	if r := g.do(t, "GET", "/v1/private/x", "", bearer(oldTok)); r.StatusCode != 200 {
@@ -260,7 +266,7 @@ func TestJWTIssuerDownAtStart(t *testing.T) {
 	k := jwttest.NewKey(t, "ES256", "ec-1")
 	idp := jwttest.NewIdP(t, true, k)
 	idp.SetDown(true)
-	g, _ := startJWTGateway(t, idp)
+	g, _ := startJWTGateway(t, idp, "5m")
 	tok := k.Sign(t, jwttest.Claims(jwtIssuer, "client-1", "api", "assets:read"))
 
 	r := g.do(t, "GET", "/v1/private/x", "", bearer(tok))

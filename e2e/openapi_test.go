@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // openAPIConfig imports the 3.0 document under /api and the 3.1 document
@@ -243,4 +244,24 @@ func TestOpenAPIExample(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "/v1/assets/{id}") || !strings.Contains(out, "token assets:write") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
+}
+
+// TestOpenAPIWatch: with watch = true, a change of the document (or of a
+// file its $refs name) reloads like a change of the config.
+func TestOpenAPIWatch(t *testing.T) {
+	up := newUpstream(t, echo)
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "api.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(doc, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /one:\n    get:\n      responses: {'200': {description: ok}}\n")
+	cfg := strings.Replace(baseConfig(up.addr, fmt.Sprintf("\n[[openapi]]\nfile = %q\nupstream = \"api\"\n", doc)), "[server]\n", "[server]\nwatch = true\n", 1)
+	g := startGatewayFile(t, writeConfig(t, cfg))
+	assertProblem(t, g.do(t, "GET", "/two", ""), 404, "route_not_found")
+	time.Sleep(1500 * time.Millisecond) // the watch records the files on its first poll
+	write("openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /two:\n    get:\n      responses: {'200': {description: ok}}\n")
+	eventually(t, "the new route", func() bool { return g.do(t, "GET", "/two", "").StatusCode == 200 })
 }

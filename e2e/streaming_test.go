@@ -533,3 +533,18 @@ max_stored_response = "4KiB"
 		}
 	}
 }
+
+// TestStreamingHTTP10: an HTTP/1.0 client cannot read chunked framing; a
+// streamed body of unknown length reaches it unframed, delimited by the
+// close of the connection.
+func TestStreamingHTTP10(t *testing.T) {
+	up := streamUpstream(t, nil)
+	g := startGateway(t, baseConfig(up, ""))
+	const n = 200000
+	out := g.raw(t, fmt.Sprintf("GET /v1/assets/x?seed=4&n=%d&chunked=1 HTTP/1.0\r\nHost: x\r\n\r\n", n))
+	body := rawBody(out)
+	sum := sha256.Sum256([]byte(body))
+	if rawStatus(out) != "200" || len(body) != n || hex.EncodeToString(sum[:]) != genHash(4, n) {
+		t.Fatalf("status %s, %d bytes (want %d), hash match %v", rawStatus(out), len(body), n, hex.EncodeToString(sum[:]) == genHash(4, n))
+	}
+}

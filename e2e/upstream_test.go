@@ -37,8 +37,7 @@ upstream = "api"
 			t.Fatalf("request %d: status %d %s", i, r.StatusCode, r.body)
 		}
 	}
-	// POSTs are never retried, so once the dead target is ejected every
-	// POST goes to the live one.
+	// Once the dead target is ejected every POST goes to the live one.
 	for i := 0; i < 10; i++ {
 		if r := g.do(t, "POST", "/v1/x", "{}"); r.StatusCode != 200 {
 			t.Fatalf("POST %d after ejection: status %d %s", i, r.StatusCode, r.body)

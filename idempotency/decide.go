@@ -71,7 +71,7 @@ func (a Action) String() string {
 	return "invalid"
 }
 
-// Decide applies on_reuse to a Claim result (CONTRACT.md, Idempotency):
+// Decide applies on_reuse to a Claim result (README.md, Idempotency):
 //
 //	claimed                         → Forward (both modes)
 //	in flight                       → ConflictInFlight (both modes)

@@ -1,4 +1,4 @@
-// Package idempotency implements the Idempotency-Key rules of CONTRACT.md
+// Package idempotency implements the Idempotency-Key rules of README.md
 // ("Idempotency (409)"): key parsing, request fingerprints, key scopes, and
 // the claim/record store that lets exactly one request per key reach the
 // upstream.

@@ -8,7 +8,7 @@ import (
 )
 
 // Fingerprint identifies the content of a request that used a key: a
-// SHA-256 over method, path, query and body (CONTRACT.md). It must be
+// SHA-256 over method, path, query and body (README.md). It must be
 // collision resistant: in replay mode two requests with equal fingerprints
 // get the same stored response, so a cheap 64-bit hash would let a crafted
 // body receive the response meant for another.

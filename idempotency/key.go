@@ -3,6 +3,7 @@ package idempotency
 import (
 	"errors"
 	"fmt"
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 )
 
 // HeaderName is the request field that carries the key.
@@ -36,7 +37,7 @@ var (
 // ParseKey returns the key carried by the Idempotency-Key field lines in
 // values (one element per field line, as received).
 //
-// Two spellings name the same key (CONTRACT.md):
+// Two spellings name the same key (README.md):
 //   - a Structured Field String (RFC 8941 §3.3.3), `"8e03978e"`: the key is
 //     its content with the `\"` and `\\` escapes undone, 1–255 characters of
 //     0x20–0x7E. Nothing may follow the closing quote: parameters
@@ -59,7 +60,7 @@ func ParseKey(values [][]byte) ([]byte, error) {
 	default:
 		return nil, errKeyLines
 	}
-	v := trimOWS(values[0])
+	v := httpsyntax.TrimOWS(values[0])
 	if len(v) == 0 {
 		return nil, errKeyEmpty
 	}
@@ -124,16 +125,6 @@ func unescape(dst, s []byte) []byte {
 		dst = append(dst, s[i])
 	}
 	return dst
-}
-
-func trimOWS(v []byte) []byte {
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-		v = v[1:]
-	}
-	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		v = v[:len(v)-1]
-	}
-	return v
 }
 
 // appendQuotedKey appends key as a Structured Field String (RFC 8941

@@ -18,7 +18,7 @@ type Config struct {
 	MaxKeysPerClient  int           // live entries one client may hold (max_keys_per_client); 0 = no limit
 }
 
-// DefaultConfig returns CONFIG.md's defaults.
+// DefaultConfig returns docs/configuration.md's defaults.
 func DefaultConfig() Config {
 	return Config{
 		TTL:               24 * time.Hour,

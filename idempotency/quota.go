@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Fair shares of the memory store (CONTRACT.md "Idempotency";
+// Fair shares of the memory store (README.md "Idempotency";
 // [idempotency] max_keys_per_client). One client — the client part of a
 // scope (Client): a token, an Authorization digest or an address — holds
 // at most MaxKeysPerClient live entries (claims and records). A new key

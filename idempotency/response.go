@@ -18,7 +18,7 @@ import (
 //     have rotated since), and an address-scoped key may be replayed to
 //     another client behind the same address;
 //   - fields the gateway adds per request, which a replay gets fresh:
-//     RateLimit, RateLimit-Policy and X-RateLimit-* (CONTRACT.md), X-Request-Id,
+//     RateLimit, RateLimit-Policy and X-RateLimit-* (README.md), X-Request-Id,
 //     Idempotent-Replayed, Deprecation, Sunset, Server, Via.
 //
 // Store the response as the client got it (after normalization) but before

@@ -34,7 +34,7 @@ const scopeVersion = 2
 // AppendScope appends the store key of an idempotency key to dst and returns
 // the extended slice. A key is scoped to the credential, the X-Org-Token
 // value (org, nil when none was sent), the method and the route
-// (CONTRACT.md): two tokens, or one token acting for two orgs, may use the
+// (README.md): two tokens, or one token acting for two orgs, may use the
 // same key without colliding.
 //
 // Every part is preceded by its length (uvarint), so the encoding is

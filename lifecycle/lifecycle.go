@@ -36,8 +36,10 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/admin"
 	"github.com/cobaltgw/cobaltgw/config"
+	"github.com/cobaltgw/cobaltgw/internal/buildinfo"
 	"github.com/cobaltgw/cobaltgw/metrics"
 	"github.com/cobaltgw/cobaltgw/proxy"
+	"github.com/cobaltgw/cobaltgw/tracing"
 )
 
 // pollInterval is how often the config file is checked when watch = true.
@@ -74,6 +76,17 @@ func run(cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal) error {
 	if err != nil {
 		return fmt.Errorf("building gateway: %w", err)
 	}
+	tr, err := tracing.New(tracing.Config{Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName, Version: buildinfo.Version()})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	gw.SetTracer(tr)
+	defer func() {
+		// Spans still queued get a moment to reach the collector.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = tr.Shutdown(ctx)
+	}()
 	p := &process{log: log, gw: gw, path: cfg.Path, watch: newFileWatch(cfg.Path), deps: depWatch{settle: 100 * time.Millisecond}}
 
 	adminErr := make(chan error, 1)

@@ -64,7 +64,8 @@ func (p *process) refused(trigger string, err error) {
 // are read only when the process starts (docs/configuration.md, "Reload"):
 // the listeners' addresses, the store's backend, addresses and memory
 // budget, and what fasthttp fixes per listener (its timeouts and sizes),
-// whether the listener speaks TLS at all, and the log format. The running
+// whether the listener speaks TLS at all, the log format and level, and
+// [tracing] (the exporter is built once). The running
 // values stay; everything else, TLS files and redis_timeout included,
 // takes effect.
 func restartOnly(prev, next *config.Config) []string {
@@ -80,10 +81,11 @@ func restartOnly(prev, next *config.Config) []string {
 	check("server.write_timeout", a.WriteTimeout != b.WriteTimeout)
 	check("server.idle_timeout", a.IdleTimeout != b.IdleTimeout)
 	check("server.max_header_bytes", a.MaxHeaderBytes != b.MaxHeaderBytes)
-	check("server.max_body_bytes", a.MaxBodyBytes != b.MaxBodyBytes)
 	check("server.tls_cert (TLS on or off)", (a.TLSCert == "") != (b.TLSCert == ""))
 	check("admin.listen", prev.Admin.Listen != next.Admin.Listen)
 	check("log.format", prev.Log.Format != next.Log.Format)
+	check("log.level", prev.Log.Level != next.Log.Level)
+	check("tracing", prev.Tracing != next.Tracing)
 	check("store.backend", prev.Store.Backend != next.Store.Backend)
 	check("store.redis_addrs", prev.Store.Backend == config.BackendRedis && !slices.Equal(prev.Store.RedisAddrs, next.Store.RedisAddrs))
 	check("store.memory_budget", prev.Store.MemoryBudget != next.Store.MemoryBudget)

@@ -85,7 +85,7 @@ func sameFile(a, b os.FileInfo) bool {
 
 // depWatch notices changes of the files the config refers to (TLS
 // certificates, keys and CAs, JSON Schemas): with watch = true a rotated
-// certificate is picked up like an edit of the config itself (CONFIG.md
+// certificate is picked up like an edit of the config itself (docs/configuration.md
 // `tls_key`: "re-read on reload, and when they change if watch = true").
 // Only their identity is compared (inode, size, modification time); the
 // reload that follows re-reads and validates them all.
@@ -155,6 +155,11 @@ func depFiles(cfg *config.Config) []string {
 	}
 	for i := range cfg.Routes {
 		add(cfg.Routes[i].BodySchema)
+	}
+	for i := range cfg.OpenAPI {
+		for _, f := range cfg.OpenAPI[i].Files {
+			add(f)
+		}
 	}
 	return out
 }

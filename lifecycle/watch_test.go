@@ -77,7 +77,7 @@ func TestRestartOnlySettingsAreNamed(t *testing.T) {
 	}{
 		{"routes and limits apply live", func(c *config.Config) { c.Server.MaxConcurrent = 5; c.Server.ShutdownGrace = 1 }, nil},
 		{"listen address", func(c *config.Config) { c.Server.Listen = "0.0.0.0:8080" }, []string{"server.listen"}},
-		{"timeouts and sizes", func(c *config.Config) { c.Server.ReadTimeout = 1; c.Server.MaxBodyBytes = 1 }, []string{"server.read_timeout", "server.max_body_bytes"}},
+		{"timeouts and sizes", func(c *config.Config) { c.Server.ReadTimeout = 1 }, []string{"server.read_timeout"}},
 		{"admin listener and log format", func(c *config.Config) { c.Admin.Listen = ""; c.Log.Format = "text" }, []string{"admin.listen", "log.format"}},
 	}
 	for _, tc := range cases {

@@ -213,7 +213,7 @@ func (b *bucket) adopt(old *bucket) bool {
 	return true
 }
 
-// remainingReset computes RateLimit r and t (CONTRACT.md "Rate limits"):
+// remainingReset computes RateLimit r and t (README.md "Rate limits"):
 // r = whole tokens left; t = seconds, rounded up, until one token is
 // available when r = 0 (at least 1), else until the bucket is full.
 func remainingReset(tokens float64, p *params) (r, t int64) {

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// The bucket claims x/time/rate semantics (CONTRACT.md "Rate limits"): the
+// The bucket claims x/time/rate semantics (README.md "Rate limits"): the
 // fuzz target below replays random operations on a bucket and on the
 // pinned rate.Limiter and requires the same decisions and the same token
 // counts, bit for bit.

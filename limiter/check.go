@@ -99,7 +99,7 @@ type result struct {
 
 // Check applies the route's policies of one phase to the request at time
 // now and records the outcome in d; it reports whether the request may go
-// on. Call it with PreAuth at CONTRACT.md step 6 (this resets d) and, if the
+// on. Call it with PreAuth at README.md step 6 (this resets d) and, if the
 // request gets that far, with PostAuth and the same d at step 8.
 //
 // Every policy must admit. A refused request consumes nothing: the tokens
@@ -219,10 +219,6 @@ func AddrKey(a netip.Addr) [16]byte {
 	}
 	return k
 }
-
-// Reset empties d, for a Decision kept in a pooled request state that may
-// answer before the PreAuth check (which resets it too).
-func (d *Decision) Reset() { *d = Decision{} }
 
 // Allowed reports whether every policy checked so far admitted the request.
 func (d *Decision) Allowed() bool { return !d.refused }

@@ -2,13 +2,14 @@ package limiter
 
 import (
 	"bytes"
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 	"net/netip"
 	"unsafe"
 )
 
 // ClientIP returns the address of the client a request comes from, the key
 // of `ip` policies. It is peer, the socket's remote address, unless peer is
-// one of the trusted proxies (CONFIG.md `server.trusted_proxies`); then the
+// one of the trusted proxies (docs/configuration.md `server.trusted_proxies`); then the
 // X-Forwarded-For field lines xff (all of them, in the order received) are
 // read as one list, from the right: each element was appended by the hop
 // to its right, so the walk goes on while the address found is itself a
@@ -35,7 +36,7 @@ func ClientIP(peer netip.Addr, trusted []netip.Prefix, xff ...[]byte) netip.Addr
 		line := xff[i]
 		for len(line) > 0 {
 			j := bytes.LastIndexByte(line, ',')
-			el := trimOWS(line[j+1:])
+			el := httpsyntax.TrimOWS(line[j+1:])
 			line = line[:max(j, 0)]
 			if len(el) == 0 {
 				continue
@@ -60,17 +61,6 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 		}
 	}
 	return false
-}
-
-// trimOWS removes optional whitespace (RFC 9110 §5.6.3: SP and HTAB).
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // maxAddrText is longer than any address with a port we accept.

@@ -1,5 +1,5 @@
-// Package limiter is the gateway's rate limiting (CONTRACT.md "Rate limits
-// (429)", CONFIG.md `[rate_limits.NAME]`): policies, their keys, token
+// Package limiter is the gateway's rate limiting (README.md "Rate limits
+// (429)", docs/configuration.md `[rate_limits.NAME]`): policies, their keys, token
 // buckets within a memory budget, and the RateLimit header fields. It
 // returns decisions; the proxy turns them into responses.
 //
@@ -34,7 +34,7 @@
 //
 // # Requests
 //
-// A route's policies are checked in two phases (CONTRACT.md "Order of
+// A route's policies are checked in two phases (README.md "Order of
 // checks"): ip and client_cert before authentication, so that token
 // guessing is throttled (PreAuth), token, header and route after it
 // (PostAuth). Every policy must admit; a request refused by one gives back
@@ -52,7 +52,7 @@
 //
 // # Memory and over-admission
 //
-// Buckets live in a ristretto cache bounded by a byte budget (CONFIG.md
+// Buckets live in a ristretto cache bounded by a byte budget (docs/configuration.md
 // `store.memory_budget`): each costs what it takes in the Go heap with the
 // cache's own bookkeeping (see entryCost), so the budget bounds the live
 // heap of this package — TestMemoryBudget sends 1,000,000 keys through a
@@ -108,7 +108,7 @@
 //
 // # Shared buckets in Redis
 //
-// With Limiter.UseRedis (CONFIG.md `[store] backend = "redis"`) every
+// With Limiter.UseRedis (docs/configuration.md `[store] backend = "redis"`) every
 // policy's buckets live in Redis or a Redis Cluster, shared by all
 // replicas; the memory buckets above then serve only the "local" fallback.
 // A bucket is one Redis hash per (policy, key), named by a SHA-256 of

@@ -82,7 +82,7 @@ type sideShard struct {
 }
 
 // New returns a Limiter whose buckets, cache bookkeeping and side table are
-// bounded by budget bytes of live heap (CONFIG.md `store.memory_budget`).
+// bounded by budget bytes of live heap (docs/configuration.md `store.memory_budget`).
 func New(budget int64) (*Limiter, error) {
 	if budget < MinBudget {
 		return nil, fmt.Errorf("limiter: memory budget %d bytes is below the minimum of %d (1MiB)", budget, MinBudget)

@@ -12,10 +12,10 @@ import (
 	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 )
 
-// KeyKind says what a policy counts requests by (CONFIG.md `key`).
+// KeyKind says what a policy counts requests by (docs/configuration.md `key`).
 type KeyKind uint8
 
-// The key kinds of CONFIG.md `[rate_limits.NAME] key`.
+// The key kinds of docs/configuration.md `[rate_limits.NAME] key`.
 const (
 	KeyIP         KeyKind = iota + 1 // the client address (see ClientIP), IPv6 by /64
 	KeyToken                         // the authenticated token id
@@ -43,7 +43,7 @@ func (k KeyKind) String() string {
 
 // Phase says when the proxy checks a policy of this kind.
 func (k KeyKind) Phase() Phase {
-	// CONTRACT.md "Order of checks" step 6: limits keyed by client address
+	// README.md "Order of checks" step 6: limits keyed by client address
 	// or client certificate run before authentication, so token guessing is
 	// throttled; step 8: credential, header and route keys run after it.
 	if k == KeyIP || k == KeyClientCert {
@@ -53,7 +53,7 @@ func (k KeyKind) Phase() Phase {
 }
 
 // Phase is one of the two places in the request pipeline where limits are
-// checked (CONTRACT.md "Order of checks", steps 6 and 8).
+// checked (README.md "Order of checks", steps 6 and 8).
 type Phase uint8
 
 const (
@@ -63,7 +63,7 @@ const (
 
 const headerPrefix = "header:"
 
-// ParseKey parses a CONFIG.md `key` value: "ip", "token", "header:<Name>",
+// ParseKey parses a docs/configuration.md `key` value: "ip", "token", "header:<Name>",
 // "route" or "client_cert". For "header:<Name>" it also returns Name, which
 // must be an RFC 9110 §5.1 field name (a token).
 func ParseKey(s string) (KeyKind, string, error) {
@@ -104,27 +104,54 @@ type Policy struct {
 // config errors and this package agree.
 func (p *Policy) Validate() error {
 	if err := checkName(p.Name); err != nil {
-		return err
+		return &FieldError{Err: err}
 	}
 	switch p.Key {
 	case KeyIP, KeyToken, KeyRoute, KeyClientCert:
 		if p.Header != "" {
-			return fmt.Errorf("rate limit %q: header %q is only used with key = \"header:<Name>\"", p.Name, p.Header)
+			return &FieldError{"key", fmt.Errorf("rate limit %q: header %q is only used with key = \"header:<Name>\"", p.Name, p.Header)}
 		}
 	case KeyHeader:
 		if !httpsyntax.IsToken(p.Header) {
-			return fmt.Errorf("rate limit %q: header name %q is not an HTTP field name (RFC 9110 §5.1)", p.Name, p.Header)
+			return &FieldError{"key", fmt.Errorf("rate limit %q: header name %q is not an HTTP field name (RFC 9110 §5.1)", p.Name, p.Header)}
 		}
 	default:
-		return fmt.Errorf("rate limit %q: unknown key kind %d: write one of ip, token, header:<Name>, route, client_cert", p.Name, p.Key)
+		return &FieldError{"key", fmt.Errorf("rate limit %q: unknown key kind %d: write one of ip, token, header:<Name>, route, client_cert", p.Name, p.Key)}
 	}
 	switch {
 	case math.IsNaN(p.Rate) || p.Rate <= 0:
-		return fmt.Errorf("rate limit %q: rate = %v: write a number of tokens per second greater than 0 (fractions allowed, e.g. 0.5)", p.Name, p.Rate)
+		return &FieldError{"rate", fmt.Errorf("rate limit %q: rate = %v: write a number of tokens per second greater than 0 (fractions allowed, e.g. 0.5)", p.Name, p.Rate)}
 	case p.Burst < 0 || (p.Burst == 0 && !math.IsInf(p.Rate, 1)):
-		return fmt.Errorf("rate limit %q: burst = %d: write a bucket size of at least 1", p.Name, p.Burst)
+		return &FieldError{"burst", fmt.Errorf("rate limit %q: burst = %d: write a bucket size of at least 1", p.Name, p.Burst)}
 	}
 	return nil
+}
+
+// FieldError is a policy error tagged with the key of the
+// [rate_limits.NAME] table it is about ("key", "rate", "burst"; "" for
+// the table itself), so the config loader can point at that key.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the untagged error.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Build turns one [rate_limits.NAME] table into a Policy: the key string
+// parsed, the numbers checked. Errors are *FieldError.
+func Build(name, key string, rate float64, burst int, legacy bool) (*Policy, error) {
+	kind, header, err := ParseKey(key)
+	if err != nil {
+		return nil, &FieldError{"key", err}
+	}
+	p := &Policy{Name: name, Key: kind, Header: header, Rate: rate, Burst: burst, Legacy: legacy}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // checkName requires a name that can be sent as a Structured Field String

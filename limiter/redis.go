@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// The values of CONFIG.md `store.rate_limit_on_store_error`: what a policy
+// The values of docs/configuration.md `store.rate_limit_on_store_error`: what a policy
 // decides when Redis does not answer within redis_timeout (down, hung,
 // refusing, a Cluster slot without a master).
 const (
@@ -64,7 +64,7 @@ func CheckRedisSettings(onError string, timeout time.Duration) error {
 	return nil
 }
 
-// UseRedis makes the Limiter keep its buckets in Redis (CONFIG.md `[store]
+// UseRedis makes the Limiter keep its buckets in Redis (docs/configuration.md `[store]
 // backend = "redis"`), shared by every replica on the same Redis: from the
 // next request on, Check asks Redis (see the package doc, "Shared buckets
 // in Redis"). client is made by NewRedisClient; UseRedis does not contact

@@ -8,7 +8,7 @@ import (
 )
 
 // TestRedisStoreErrors: with Redis stopped, each rate_limit_on_store_error
-// mode decides as CONFIG.md says, within about redis_timeout; once Redis
+// mode decides as docs/configuration.md says, within about redis_timeout; once Redis
 // is back (empty), the same client uses it again.
 func TestRedisStoreErrors(t *testing.T) {
 	const timeout = 200 * time.Millisecond

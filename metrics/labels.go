@@ -1,5 +1,7 @@
 package metrics
 
+import "github.com/cobaltgw/cobaltgw/contract"
+
 // Label values are bounded so that no client can grow the number of
 // series: routes are configured paths (never raw request paths), methods
 // outside a fixed set are "OTHER", codes outside the contract's set are
@@ -40,24 +42,18 @@ func methodIndex(b []byte) uint8 {
 // with "/", so it cannot collide with one.
 const noRoute = "(none)"
 
-// knownCodes are the reason codes of CONTRACT.md, plus the proxy's codes
+// knownCodes are the reason codes of README.md, plus the proxy's codes
 // for answers that are not the gateway's own errors: "upstream_json" (an
 // upstream's JSON 4xx kept as is) and "idempotent_replay" (a replayed
 // response). The empty code is a success passed through. upstream_<status>
 // codes are recognized by shape (see labelCode).
-var knownCodes = map[string]bool{
-	"": true, "upstream_json": true, "idempotent_replay": true,
-	"malformed_request": true, "header_too_large": true, "body_too_large": true, "malformed_json": true,
-	"invalid_idempotency_key": true, "idempotency_key_required": true,
-	"missing_token": true, "invalid_token": true, "client_certificate_required": true,
-	"insufficient_scope": true, "forbidden": true, "route_not_found": true, "method_not_allowed": true,
-	"not_acceptable": true, "idempotency_key_reused": true, "idempotency_key_in_flight": true,
-	"endpoint_gone": true, "teapot": true, "schema_violation": true, "idempotency_key_mismatch": true,
-	"rate_limited": true, "upstream_error": true, "upstream_bad_response": true, "internal_error": true,
-	"maintenance": true, "upstream_unavailable": true, "upstream_timeout": true, "overloaded": true,
-	"store_unavailable": true, "idempotency_quota_exceeded": true,
-	"auth_unavailable": true,
-}
+var knownCodes = func() map[string]bool {
+	m := map[string]bool{"": true, "upstream_json": true, "idempotent_replay": true}
+	for _, c := range contract.Codes {
+		m[c] = true
+	}
+	return m
+}()
 
 // labelCode returns the label value for a reason code: the code itself
 // when it is in the contract's set or is upstream_<three digits>, else
@@ -77,7 +73,7 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // Upstream error kinds, derived from the reason code of a request that
 // went to an upstream. They say how the upstream failed as the client saw
-// it (CONTRACT.md "Upstream normalization").
+// it (README.md "Upstream normalization").
 const (
 	kindNone        = -1
 	kindUnavailable = iota - 1 // upstream_unavailable: not reached (refused, no target, pool exhausted) or a 5xx mapped to 503
@@ -92,13 +88,13 @@ var kindNames = [numKinds]string{"unavailable", "timeout", "bad_response", "erro
 // kindOf returns the upstream error kind of a reason code, or kindNone.
 func kindOf(code string) int {
 	switch code {
-	case "upstream_unavailable":
+	case contract.CodeUpstreamUnavailable:
 		return kindUnavailable
-	case "upstream_timeout":
+	case contract.CodeUpstreamTimeout:
 		return kindTimeout
-	case "upstream_bad_response":
+	case contract.CodeUpstreamBadResponse:
 		return kindBadResponse
-	case "upstream_error":
+	case contract.CodeUpstreamError:
 		return kindErrorStatus
 	}
 	if len(code) == len("upstream_5xx") && code[:len("upstream_5")] == "upstream_5" {

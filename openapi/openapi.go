@@ -69,8 +69,16 @@ type Operation struct {
 	SunsetAt      time.Time
 }
 
-// Load reads the document and returns its routes, in path order.
-func Load(spec Spec) ([]Route, error) {
+// Document is a loaded document: its routes, in path order, and every file
+// it was read from (the document and the files its $refs name), for a
+// file watch.
+type Document struct {
+	Routes []Route
+	Files  []string
+}
+
+// Load reads the document and returns its routes.
+func Load(spec Spec) (*Document, error) {
 	abs, err := filepath.Abs(spec.Path)
 	if err != nil {
 		return nil, fmt.Errorf("openapi %s: %w", spec.File, err)
@@ -95,7 +103,16 @@ func Load(spec Spec) ([]Route, error) {
 		return nil, &Error{File: spec.File, Line: line, Col: col, Pointer: "/paths", Msg: "is not a valid OpenAPI document: " + err.Error()}
 	}
 	b := builder{spec: spec, doc: doc, v30: strings.HasPrefix(doc.OpenAPI, "3.0"), rc: rc, abs: abs}
-	return b.build()
+	routes, err := b.build()
+	if err != nil {
+		return nil, err
+	}
+	d := &Document{Routes: routes}
+	for f := range rc.docs {
+		d.Files = append(d.Files, f)
+	}
+	sort.Strings(d.Files)
+	return d, nil
 }
 
 // display names a file for messages: the config's spelling for the root,

@@ -8,11 +8,14 @@ import (
 
 func load(t *testing.T, file string) []Route {
 	t.Helper()
-	rs, err := Load(Spec{File: file, Path: "testdata/" + file, PathPrefix: "/v1", Auth: "from_spec", Body: true, Params: true, Now: time.Unix(1700000000, 0)})
+	d, err := Load(Spec{File: file, Path: "testdata/" + file, PathPrefix: "/v1", Auth: "from_spec", Body: true, Params: true, Now: time.Unix(1700000000, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rs
+	if len(d.Files) != 2 {
+		t.Fatalf("files %v: want the document and common/asset.yaml", d.Files)
+	}
+	return d.Routes
 }
 
 func TestLoad30(t *testing.T) {

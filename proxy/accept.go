@@ -90,7 +90,7 @@ func negotiate(lines [][]byte, produces []mediaType) (negotiation, error) {
 			} else {
 				elem, line = line, nil
 			}
-			elem = trimOWS(elem)
+			elem = httpsyntax.TrimOWS(elem)
 			if len(elem) == 0 {
 				continue // empty list elements are allowed, RFC 9110 §5.6.1
 			}
@@ -174,7 +174,7 @@ func parseRange(b []byte) (mediaRange, error) {
 	base := b
 	var rest []byte
 	if semi >= 0 {
-		base, rest = trimOWS(b[:semi]), b[semi:]
+		base, rest = httpsyntax.TrimOWS(b[:semi]), b[semi:]
 	}
 	slash := -1
 	for i, c := range base {
@@ -204,7 +204,7 @@ func parseRange(b []byte) (mediaRange, error) {
 		if next >= 0 {
 			end = off + 1 + next
 		}
-		p := trimOWS(b[off+1 : end])
+		p := httpsyntax.TrimOWS(b[off+1 : end])
 		if len(p) > 0 {
 			name, value, ok := splitParam(p)
 			if !ok {
@@ -231,7 +231,7 @@ func parseRange(b []byte) (mediaRange, error) {
 func splitParam(p []byte) (name, value []byte, ok bool) {
 	for i, c := range p {
 		if c == '=' {
-			name, value = trimOWS(p[:i]), trimOWS(p[i+1:])
+			name, value = httpsyntax.TrimOWS(p[:i]), httpsyntax.TrimOWS(p[i+1:])
 			return name, value, httpsyntax.IsToken(name) && validParamValue(value)
 		}
 	}
@@ -245,9 +245,9 @@ func eachParam(raw []byte, fn func(name, value []byte)) {
 		next := indexUnquoted(raw, ';')
 		var p []byte
 		if next >= 0 {
-			p, raw = trimOWS(raw[:next]), raw[next:]
+			p, raw = httpsyntax.TrimOWS(raw[:next]), raw[next:]
 		} else {
-			p, raw = trimOWS(raw), nil
+			p, raw = httpsyntax.TrimOWS(raw), nil
 		}
 		if name, v, ok := splitParam(p); ok {
 			if len(v) >= 2 && v[0] == '"' {
@@ -326,14 +326,4 @@ func indexUnquoted(b []byte, c byte) int {
 		}
 	}
 	return -1
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
-// Request bodies (README "Streaming"; CONTRACT.md "Streaming, upgrades and
+// Request bodies (README "Streaming"; README.md "Streaming, upgrades and
 // large bodies"). The server streams every request body (fasthttp's
 // StreamRequestBody), so the gateway decides how much of it to hold:
 //   - a route with body_schema, and a request with an Idempotency-Key, need
@@ -199,7 +199,7 @@ func (b *reqBody) release() {
 	reqBodyPool.Put(b)
 }
 
-// Lingering close (RFC 9112 §9.6; CONTRACT.md "Upstream normalization"):
+// Lingering close (RFC 9112 §9.6; README.md "Upstream normalization"):
 // an answer sent while the request body is still arriving is followed by
 // reading and discarding the rest of it, for at most lingerTime and
 // lingerBytes, before the connection closes; closing at once with unread

@@ -6,7 +6,7 @@ import "github.com/valyala/fasthttp"
 // documentation compare them as the defining documents spell them, and
 // fasthttp stores names normalized (Ratelimit-Policy, Www-Authenticate).
 // respellFieldNames is the last step of every response: each field below
-// that is present goes out spelled as CONTRACT.md and its RFC or draft
+// that is present goes out spelled as README.md and its RFC or draft
 // spell it. Everything before it reads the normalized names, so it must
 // run after the last lookup.
 //

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 	"net/netip"
 	"strconv"
 	"time"
@@ -68,7 +69,7 @@ func (r *request) forward() bool {
 	// The upstream's own response: its body streams when it is long
 	// (upstream's transport), and takeResponse moves it into ctx.Response.
 	up := fasthttp.AcquireResponse()
-	res := pool.Do(req, up, t0.Add(pool.Timeout()))
+	res := pool.DoObserved(req, up, t0.Add(pool.Timeout()), r.traceUpstream(h))
 	r.upstreamNs = time.Since(t0)
 	if res.Target != nil {
 		r.target = res.Target.URL
@@ -109,7 +110,7 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	return a.Unmap()
 }
 
-// normalizeResponse applies CONTRACT.md "Upstream normalization" to the
+// normalizeResponse applies README.md "Upstream normalization" to the
 // upstream's response in ctx.Response.
 func (r *request) normalizeResponse() {
 	resp := &r.ctx.Response
@@ -229,7 +230,7 @@ func isJSONBody(resp *fasthttp.Response) bool {
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	ct = trimOWS(ct)
+	ct = httpsyntax.TrimOWS(ct)
 	if !bytes.EqualFold(ct, []byte("application/json")) {
 		if len(ct) < 17 || !bytes.EqualFold(ct[:12], []byte("application/")) || !bytes.EqualFold(ct[len(ct)-5:], []byte("+json")) {
 			return false

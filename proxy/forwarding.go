@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"net/netip"
+
+	"github.com/valyala/fasthttp"
 )
 
 // The request fields the gateway sets (README.md "Security notes";
-// CONTRACT.md "What the gateway sets and strips"). Every copy a client sent
+// README.md "What the gateway sets and strips"). Every copy a client sent
 // is removed, on however many lines and in whatever spelling (any case, and
 // "_" for "-", which CGI-style servers read as the same name), before the
 // gateway writes exactly one of each. Setting a field through fasthttp
@@ -104,25 +106,18 @@ func (r *request) setForwardingFields() {
 	h.SetBytesKV(hdrXRealIP, realIP)
 	h.SetBytesKV(hdrRequestID, r.reqID())
 	if r.identity != nil {
-		h.SetBytesKV(hdrConsumerID, []byte(r.identity.ID))
+		h.SetBytesK(hdrConsumerID, r.identity.ID)
 	}
 	if r.certSubject != "" {
-		h.SetBytesKV(hdrCertSubj, []byte(r.certSubject))
+		h.SetBytesK(hdrCertSubj, r.certSubject)
 	}
-}
-
-// headerKeys is the part of fasthttp's RequestHeader that dropOwnedFields
-// needs (an interface so that the rule can be tested on its own).
-type headerKeys interface {
-	PeekKeys() [][]byte
-	DelBytes(key []byte)
 }
 
 // dropOwnedFields deletes every client copy of the gateway's own fields.
 // Each name is copied before it is deleted (deleting moves the header's
 // storage under the slices PeekKeys returns), a few names per pass, until a
 // pass finds none.
-func dropOwnedFields(h headerKeys, keepForwarded bool) {
+func dropOwnedFields(h *fasthttp.RequestHeader, keepForwarded bool) {
 	for {
 		var names [4][64]byte
 		var lens [4]int

@@ -1,5 +1,5 @@
 // Package proxy is the gateway's fasthttp server and request pipeline. One
-// file, pipeline.go, lists the stages in the order of CONTRACT.md ("Order
+// file, pipeline.go, lists the stages in the order of README.md ("Order
 // of checks"); each stage is a small method on the per-request state, so
 // the path of a request reads top to bottom. Every decision that refuses a
 // request becomes a contract response through package contract.
@@ -32,6 +32,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/idempotency"
 	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
+	"github.com/cobaltgw/cobaltgw/tracing"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -172,6 +173,7 @@ type Gateway struct {
 
 	observer      Observer
 	limitObserver LimitObserver
+	tracer        *tracing.Tracer // nil without [tracing] endpoint
 
 	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
 	tun          tunnels       // open WebSocket tunnels
@@ -481,3 +483,7 @@ func (g *Gateway) SetObserver(o Observer) {
 	g.observer = o
 	g.limitObserver, _ = o.(LimitObserver)
 }
+
+// SetTracer installs t (nil: no spans; traceparent is still continued);
+// call it before Serve.
+func (g *Gateway) SetTracer(t *tracing.Tracer) { g.tracer = t }

@@ -1,7 +1,7 @@
 package proxy
 
 // Response fields every client-facing answer of some statuses carries,
-// whichever branch produced it (CONTRACT.md "Upstream normalization", last
+// whichever branch produced it (README.md "Upstream normalization", last
 // paragraph): a 401 always has a WWW-Authenticate challenge (RFC 9110
 // §11.6.1: "A server generating a 401 ... MUST send a WWW-Authenticate
 // header field"), the upstream's when it sent one, else the gateway's; a

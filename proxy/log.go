@@ -10,31 +10,48 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/tracing"
 )
 
-// accessLog writes one line per request. Tokens and bodies are never
-// logged; the path is the normalized one, the route its configured name.
+// accessLog writes one line per request, whatever [log] level says
+// (access = true is its own switch). Tokens and bodies are never logged;
+// the path is the normalized one, the route its configured name.
+// bytes_out is the body's length, or for a body still streaming its
+// Content-Length (-1 when chunked: the stream's end is logged only when it
+// fails).
 func (g *Gateway) accessLog(r *request) {
-	route := ""
-	if r.route != nil {
-		route = r.route.name
+	var tid [32]byte
+	traceID := ""
+	if r.trace.hasID {
+		traceID = string(tracing.AppendTraceID(tid[:0], r.trace.id))
 	}
-	status := r.status
-	if status == 0 {
-		status = r.ctx.Response.StatusCode()
+	consumer := ""
+	if r.identity != nil {
+		consumer = r.identity.ID
 	}
-	g.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+	bytesOut := int64(len(r.ctx.Response.Body()))
+	if r.streamed {
+		bytesOut = int64(r.ctx.Response.Header.ContentLength())
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	rec.AddAttrs(
 		slog.String("request_id", string(r.reqID())),
 		slog.String("method", string(r.ctx.Method())),
 		slog.String("path", string(r.normPath())),
-		slog.String("route", route),
-		slog.Int("status", status),
+		slog.String("route", r.routeName()),
+		slog.Int("status", r.sentStatus()),
 		slog.String("code", r.code),
 		slog.String("client", peerAddr(r.ctx).String()),
+		slog.String("user_agent", string(r.ctx.Request.Header.UserAgent())),
+		slog.String("consumer", consumer),
+		slog.Int64("bytes_in", r.bytesIn),
+		slog.Int64("bytes_out", bytesOut),
 		slog.String("upstream", r.target),
 		slog.Float64("upstream_ms", float64(r.upstreamNs)/float64(time.Millisecond)),
 		slog.Float64("duration_ms", float64(time.Since(r.start))/float64(time.Millisecond)),
+		slog.String("trace_id", traceID),
 	)
+	_ = g.log.Handler().Handle(context.Background(), rec)
 }
 
 // parseError answers what fasthttp could not parse (stage 1 of the order
@@ -52,9 +69,9 @@ func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &small):
-		code, detail, kind = contract.CodeHeaderTooLarge, "The request header is larger than the gateway accepts", "header_too_large"
+		code, detail, kind = contract.CodeHeaderTooLarge, "The request header is larger than the gateway accepts", contract.CodeHeaderTooLarge
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		code, detail, kind = contract.CodeBodyTooLarge, "The request body is larger than the gateway accepts", "body_too_large"
+		code, detail, kind = contract.CodeBodyTooLarge, "The request body is larger than the gateway accepts", contract.CodeBodyTooLarge
 	case errors.As(err, &ne) && ne.Timeout():
 		detail, kind = "The request was not received in time", "timeout"
 	}

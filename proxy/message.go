@@ -8,7 +8,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
 )
 
-// Strict reading of the request head (CONTRACT.md "Order of checks", step
+// Strict reading of the request head (README.md "Order of checks", step
 // 1). fasthttp accepts some heads that RFC 9112 says a server must refuse,
 // and forwards what it accepted; the checks here read the head as it came
 // off the wire (RequestHeader.RawHeaders: the field lines after the request
@@ -59,7 +59,7 @@ func (p headProblem) detail() string {
 }
 
 // maxConnectionNames bounds the options one request's Connection header
-// may name (CONTRACT.md: more than 32 is 400).
+// may name (README.md: more than 32 is 400).
 const maxConnectionNames = 32
 
 // checkHead validates the raw field lines of a request head (see above).
@@ -116,7 +116,7 @@ func nextListItem(v []byte) (item, rest []byte) {
 	} else {
 		item = v
 	}
-	return trimOWS(item), rest
+	return httpsyntax.TrimOWS(item), rest
 }
 
 // judgedFields are the request fields some check of the gateway reads, or

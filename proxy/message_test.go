@@ -63,11 +63,10 @@ func FuzzCheckHead(f *testing.F) {
 		if checkHead([]byte(raw)) != headOK {
 			return
 		}
-		head, _, _ := strings.Cut(raw, "\r\n\r\n")
-		if head == "" {
-			return
-		}
-		for _, line := range strings.Split(head, "\r\n") {
+		for _, line := range strings.Split(raw, "\r\n") {
+			if line == "" {
+				return // the end of the head
+			}
 			name, value, ok := strings.Cut(line, ":")
 			if !ok || name == "" || strings.ContainsAny(name, " \t\n\r") {
 				t.Fatalf("accepted line %q of %q", line, raw)
@@ -153,5 +152,25 @@ func BenchmarkDropConnectionOptions(b *testing.B) {
 	for b.Loop() {
 		req.Header.CopyTo(&h)
 		dropConnectionOptions(&h, true)
+	}
+}
+
+// BenchmarkSetForwardingFields: the forwarding fields of a request that
+// sent two X-Forwarded-For lines (each iteration restores the head).
+func BenchmarkSetForwardingFields(b *testing.B) {
+	g := benchGateway(b, benchConfig)
+	ctx := benchCtx("/v1/assets", "X-Forwarded-For", "6.6.6.6", "X-Real-IP", "6.6.6.6")
+	ctx.Request.Header.Add("X-Forwarded-For", "7.7.7.7")
+	var saved fasthttp.RequestHeader
+	ctx.Request.Header.CopyTo(&saved)
+	b.ReportAllocs()
+	for b.Loop() {
+		saved.CopyTo(&ctx.Request.Header)
+		r := request{g: g, rt: g.rt.Load(), ctx: ctx, start: g.now()}
+		r.setRequestID()
+		r.setForwardingFields()
+	}
+	if v := ctx.Request.Header.PeekAll("X-Forwarded-For"); len(v) != 1 || string(v[0]) != "127.0.0.1" {
+		b.Fatalf("X-Forwarded-For %q", v)
 	}
 }

@@ -4,7 +4,7 @@ import "errors"
 
 // Path normalization. One normalized form is used both to match routes and
 // as the path the upstream receives, so an access rule cannot be bypassed
-// by a spelling the upstream reads differently (CONFIG.md, routes).
+// by a spelling the upstream reads differently (docs/configuration.md, routes).
 //
 //   - percent-encoded unreserved characters are decoded (RFC 3986 §6.2.2.2);
 //     other percent-encodings are kept with upper-case hex (§6.2.2.1);

@@ -64,6 +64,11 @@ type request struct {
 	bodyDone   bool
 	bodyFailed bool
 	upBody     *reqBody
+
+	// Trace context (README "Tracing"): the client's traceparent, the
+	// server span when [tracing] endpoint is set, and the trace id.
+	trace   trace
+	bytesIn int64 // request body bytes received
 	// The response (stream.go): an error body too long to judge, a
 	// streamed body, and a streamed one an idempotency record cannot keep.
 	bodyTooLong bool
@@ -84,13 +89,14 @@ func (r *request) normPath() []byte {
 // reqID is the request's id (X-Request-Id and request_id).
 func (r *request) reqID() []byte { return r.idBuf[:r.idLen] }
 
-// handle is the fasthttp handler: the stages of CONTRACT.md's order of
+// handle is the fasthttp handler: the stages of README.md's order of
 // checks, then forwarding. The first stage that refuses answers.
 func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	r := request{g: g, rt: g.rt.Load(), ctx: ctx, start: g.now()}
 	g.inflight.Add(1)
 	defer g.finish(&r)
 	r.setRequestID()
+	r.startTrace()
 
 	if max := r.rt.cfg.Server.MaxConcurrent; max > 0 && g.inflight.Load() > int64(max) {
 		r.fail(contract.StatusServiceUnavailable, contract.CodeOverloaded, "The gateway is at capacity; retry shortly", 1)
@@ -126,7 +132,13 @@ func (g *Gateway) finish(r *request) {
 	if r.bodyUnread() {
 		r.lingerClose()
 	}
+	// Body() would read a still-unread body stream to its end, holding the
+	// answer to an early refusal until the client has sent everything.
+	if !r.ctx.Request.IsBodyStream() {
+		r.bytesIn = int64(len(r.ctx.Request.Body()))
+	}
 	if r.upBody != nil {
+		r.bytesIn = r.upBody.n
 		r.upBody.release()
 		r.upBody = nil
 	}
@@ -134,9 +146,28 @@ func (g *Gateway) finish(r *request) {
 	if g.observer != nil {
 		g.observe(r)
 	}
+	if r.trace.span != nil {
+		r.endTrace(r.routeName(), r.sentStatus())
+	}
 	if r.rt.cfg.Log.Access {
 		g.accessLog(r)
 	}
+}
+
+// routeName is the matched route's configured path, or "".
+func (r *request) routeName() string {
+	if r.route != nil {
+		return r.route.name
+	}
+	return ""
+}
+
+// sentStatus is the status of the response.
+func (r *request) sentStatus() int {
+	if r.status != 0 {
+		return r.status
+	}
+	return r.ctx.Response.StatusCode()
 }
 
 func (g *Gateway) observe(r *request) {

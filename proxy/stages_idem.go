@@ -12,7 +12,7 @@ import (
 
 var hdrReplayed = []byte("Idempotent-Replayed")
 
-// checkIdempotency is stage 10 (CONTRACT.md "Idempotency"): on a route
+// checkIdempotency is stage 10 (README.md "Idempotency"): on a route
 // where it is on and for the configured methods, the Idempotency-Key must
 // be valid (400), present when required (400), and unclaimed (409), or it
 // replays (or 422) in replay mode. A store that cannot record the claim
@@ -110,7 +110,7 @@ func (r *request) replay(resp *idempotency.Response) {
 	r.status, r.code = resp.Status, "idempotent_replay"
 }
 
-// settleClaim records the outcome of a claimed request (CONTRACT.md
+// settleClaim records the outcome of a claimed request (README.md
 // outcome rules): never reached → released, so a retry may go through;
 // answered → stored; unknown (timeout, reset) → kept until ttl, so a retry
 // cannot execute twice.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -14,7 +15,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
-// Response bodies (README "Streaming"; CONTRACT.md "Streaming, upgrades
+// Response bodies (README "Streaming"; README.md "Streaming, upgrades
 // and large bodies"). The upstream's answer is read into its own
 // fasthttp.Response with StreamBody, so only its head is in memory when
 // takeResponse decides:
@@ -94,6 +95,11 @@ func (r *request) takeResponse(up *fasthttp.Response) upstream.Outcome {
 	if r.route != nil {
 		s.route = r.route.name
 	}
+	r.streamed = true
+	if cl < 0 && !r.ctx.Request.Header.IsHTTP11() {
+		r.streamToHTTP10(s)
+		return upstream.OK
+	}
 	if cl < 0 {
 		cl = -1 // chunked to the client, whatever framing the upstream used
 	}
@@ -102,8 +108,42 @@ func (r *request) takeResponse(up *fasthttp.Response) upstream.Outcome {
 	// response before the first event.
 	resp.ImmediateHeaderFlush = true
 	s.extendWrite()
-	r.streamed = true
 	return upstream.OK
+}
+
+// streamToHTTP10 sends a body of unknown length to an HTTP/1.0 client,
+// which cannot read chunked framing (RFC 9112 §7.1): without a length,
+// delimited by the close of the connection (RFC 9112 §6.3). fasthttp
+// would frame a stream as chunked, so the handler hijacks the connection
+// and writes the response itself once the head is final.
+func (r *request) streamToHTTP10(s *respStream) {
+	ctx := r.ctx
+	h := &ctx.Response.Header
+	h.SetContentLength(-2) // identity; also Connection: close
+	h.Del(fasthttp.HeaderTransferEncoding)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		// ctx stays valid until this returns (fasthttp releases it after).
+		defer s.Close()
+		bw := bufio.NewWriterSize(c, 4096)
+		if ctx.Response.Header.Write(bw) != nil || bw.Flush() != nil {
+			return
+		}
+		buf := tunnelBufPool.Get().(*[32 << 10]byte)
+		defer tunnelBufPool.Put(buf)
+		for {
+			n, err := s.Read(buf[:])
+			if n > 0 {
+				_ = c.SetWriteDeadline(time.Now().Add(max(s.writeTimeout, time.Second)))
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return // EOF: the close ends the body; else a visible truncation
+			}
+		}
+	})
 }
 
 // respStream copies an upstream body to the client. fasthttp reads it

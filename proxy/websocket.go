@@ -16,7 +16,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
-// WebSocket (README "WebSocket"; CONTRACT.md "Streaming, upgrades and large
+// WebSocket (README "WebSocket"; README.md "Streaming, upgrades and large
 // bodies"). On a route with websocket = true, a request asking to upgrade
 // to websocket (RFC 6455 §4.1: Connection: Upgrade, Upgrade: websocket)
 // has passed every check of its route when forward gets it; it is sent on

@@ -17,9 +17,9 @@ func IsJSONContentType(ct []byte) bool {
 			break
 		}
 	}
-	ct = trimOWS(ct)
+	ct = httpsyntax.TrimOWS(ct)
 	const app = "application/"
-	if len(ct) <= len(app) || !equalFoldASCII(ct[:len(app)], app) {
+	if len(ct) <= len(app) || !httpsyntax.EqualFoldASCII(ct[:len(app)], app) {
 		return false
 	}
 	sub := ct[len(app):]
@@ -28,39 +28,10 @@ func IsJSONContentType(ct []byte) bool {
 			return false // "application/js on", "application/json/x"
 		}
 	}
-	if equalFoldASCII(sub, "json") {
+	if httpsyntax.EqualFoldASCII(sub, "json") {
 		return true
 	}
 	const suffix = "+json"
 	// A suffix type needs a non-empty base: "application/+json" is not one.
-	return len(sub) > len(suffix) && equalFoldASCII(sub[len(sub)-len(suffix):], suffix)
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return len(sub) > len(suffix) && httpsyntax.EqualFoldASCII(sub[len(sub)-len(suffix):], suffix)
 }

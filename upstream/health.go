@@ -14,6 +14,7 @@ import (
 type snapshot struct {
 	live    []*Target // in rotation, config order; every target in panic mode
 	panic   bool      // fewer than panic_threshold of the targets are in rotation
+	ejected []*Target // passively ejected targets (in panic mode, a success ends their ejection)
 	until   time.Time // zero: valid until the next state change
 	retryAt time.Time // with no live target: when one is next tried
 }
@@ -53,6 +54,9 @@ func (p *Pool) publishLocked(now time.Time) *snapshot {
 		}
 		if t.ejected && (s.until.IsZero() || t.ejectedUntil.Before(s.until)) {
 			s.until = t.ejectedUntil
+		}
+		if t.ejected {
+			s.ejected = append(s.ejected, t)
 		}
 		if !t.ejected && !t.down {
 			s.live = append(s.live, t)
@@ -129,7 +133,7 @@ func (p *Pool) observe(t *Target, f failure, err error, resp *fasthttp.Response,
 			if t.streak.Load() != 0 {
 				t.streak.Store(0)
 			}
-			if p.snap.Load().panic {
+			if s := p.snap.Load(); s.panic && contains(s.ejected, t) {
 				p.unejectAfterSuccess(t, now)
 			}
 			return

@@ -385,7 +385,7 @@ func TestPanicThreshold(t *testing.T) {
 }
 
 // TestSuccessInPanicModeEndsEjection: "a passing check or request ends
-// it" (CONFIG.md eject_for): an ejected target that answers in panic mode
+// it" (docs/configuration.md eject_for): an ejected target that answers in panic mode
 // is back in rotation.
 func TestSuccessInPanicModeEndsEjection(t *testing.T) {
 	clk := newClock()

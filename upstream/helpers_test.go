@@ -15,7 +15,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/config"
 )
 
-// testConfig is an [[upstreams]] entry with CONFIG.md's defaults.
+// testConfig is an [[upstreams]] entry with docs/configuration.md's defaults.
 func testConfig(targets ...string) config.Upstream {
 	return config.Upstream{
 		Name:           "api",

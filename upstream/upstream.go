@@ -4,7 +4,7 @@
 // failure into the outcomes the proxy maps onto the contract; it never
 // writes a client response.
 //
-// Outcome rules (CONTRACT.md "Upstream normalization", "Idempotency"):
+// Outcome rules (README.md "Upstream normalization", "Idempotency"):
 //   - Unavailable: the request never reached a target (connect refused,
 //     DNS failure, TLS handshake failure, connect timeout, every connection
 //     busy past connect_timeout, no target in rotation). Safe to retry; an
@@ -280,6 +280,22 @@ const (
 // reached the upstream) and is bounded by maxStale. Every answer feeds
 // passive health (see eject_on).
 func (p *Pool) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) Result {
+	return p.DoObserved(req, resp, deadline, nil)
+}
+
+// AttemptObserver is told of each attempt of one DoObserved call (package
+// tracing makes a client span of each, so retries are visible).
+type AttemptObserver interface {
+	// AttemptStart runs before attempt n (1, 2, …) is sent to target; it
+	// may set request fields (traceparent).
+	AttemptStart(req *fasthttp.Request, target string, n int)
+	// AttemptEnd reports its result: the upstream's status (0 when no
+	// response arrived) and the failure ("" when it answered).
+	AttemptEnd(status int, failure string)
+}
+
+// DoObserved is Do with obs (which may be nil) told of every attempt.
+func (p *Pool) DoObserved(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, obs AttemptObserver) Result {
 	now := p.now()
 	p.budget.deposit(now)
 	method := req.Header.Method()
@@ -299,9 +315,19 @@ func (p *Pool) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.
 	ntried, retries, stale, staleHere := 0, 0, 0, 0
 	retrying := false // the current attempt is a retry (not a resend after a stale connection)
 	for {
+		if obs != nil {
+			obs.AttemptStart(req, t.URL, res.Attempts+1)
+		}
 		a := p.attempt(t, req, resp, deadline)
 		res.Target, res.Err, res.Outcome = t, a.err, a.fail.outcome()
 		res.Attempts++
+		if obs != nil {
+			if a.err == nil {
+				obs.AttemptEnd(resp.StatusCode(), "")
+			} else {
+				obs.AttemptEnd(0, res.Outcome.String())
+			}
+		}
 		now = p.now()
 		p.observe(t, a.fail, a.err, resp, now)
 		if retrying {
