@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"errors"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/cobaltgw/cobaltgw/auth"
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/router"
 	"github.com/cobaltgw/cobaltgw/schema"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
 )
@@ -143,7 +146,10 @@ func (r *request) checkBody() bool {
 	var pv []schema.Violation
 	if ps := r.route.cfg.Params; ps != nil {
 		var err error
-		if pv, err = ps.Check(paramSource{r}); err != nil {
+		// The source holds a copy of the path, never r: a pointer to r in
+		// an interface would move every request's state to the heap.
+		src := paramSource{path: append([]byte(nil), r.normPath()...), pattern: r.route.pattern, ctx: r.ctx}
+		if pv, err = ps.Check(src); err != nil {
 			r.g.log.Error("parameter validation failed", "route", r.route.name, "error", err.Error())
 			r.fail(contract.StatusInternalServerError, contract.CodeInternalError, "", 0)
 			return false
@@ -212,14 +218,17 @@ func (r *request) paramViolations(vs []schema.Violation) bool {
 }
 
 // paramSource reads a request's parameters for openapi.Params.
-type paramSource struct{ r *request }
+type paramSource struct {
+	path    []byte
+	pattern *router.Pattern
+	ctx     *fasthttp.RequestCtx
+}
 
 func (p paramSource) PathParam(name string) []byte {
-	pat := p.r.route.pattern
 	k := 0
-	for _, s := range pat.Segments {
+	for _, s := range p.pattern.Segments {
 		if s.Param == name {
-			return pat.Param(p.r.normPath(), k)
+			return p.pattern.Param(p.path, k)
 		}
 		if s.Param != "" {
 			k++
@@ -230,14 +239,14 @@ func (p paramSource) PathParam(name string) []byte {
 
 func (p paramSource) QueryValues(name string) []string {
 	var out []string
-	for _, v := range p.r.ctx.QueryArgs().PeekMulti(name) {
+	for _, v := range p.ctx.QueryArgs().PeekMulti(name) {
 		out = append(out, string(v))
 	}
 	return out
 }
 
 func (p paramSource) Header(name string) ([]byte, bool) {
-	v := p.r.ctx.Request.Header.Peek(name)
+	v := p.ctx.Request.Header.Peek(name)
 	return v, v != nil
 }
 

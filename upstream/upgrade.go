@@ -17,9 +17,13 @@ import (
 // caller owns and closes the connection.
 func (p *Pool) Dial(req *fasthttp.Request) (net.Conn, Result) {
 	now := p.now()
-	t := p.current(now).pick(p, nil)
+	s := p.current(now)
+	if s.panic {
+		p.panicRequests.Add(1)
+	}
+	t := s.pick(p, nil)
 	if t == nil {
-		return nil, Result{Outcome: Unavailable, Err: ErrNoTarget, RetryAfter: p.current(now).retryAfter(now)}
+		return nil, Result{Outcome: Unavailable, Err: ErrNoTarget, RetryAfter: s.retryAfter(now)}
 	}
 	t.prepare(req)
 	c, err := t.dial(t.Addr)
