@@ -29,9 +29,13 @@ func (g *Gateway) accessLog(r *request) {
 	if r.identity != nil {
 		consumer = r.identity.ID
 	}
-	bytesOut := int64(len(r.ctx.Response.Body()))
+	// Body() on a streamed response would read the whole stream into
+	// memory (and the client would get nothing until it ended).
+	var bytesOut int64
 	if r.streamed {
 		bytesOut = int64(r.ctx.Response.Header.ContentLength())
+	} else {
+		bytesOut = int64(len(r.ctx.Response.Body()))
 	}
 	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
 	rec.AddAttrs(
