@@ -60,14 +60,9 @@ const (
 	EjectOn5xx EjectOn = "5xx"
 )
 
-// UnmarshalText accepts the spelled values only.
-func (e *EjectOn) UnmarshalText(b []byte) error {
-	switch v := EjectOn(b); v {
-	case EjectOnGatewayErrors, EjectOn5xx:
-		*e = v
-		return nil
-	}
-	return fmt.Errorf("%q is not a value of eject_on; write \"gateway_errors\" (connect errors, resets, timeouts, 502, 503, 504) or \"5xx\" (every 5xx)", b)
+// EnumValues lists the allowed spellings (the decoder refuses others).
+func (EjectOn) EnumValues() []string {
+	return []string{string(EjectOnGatewayErrors), string(EjectOn5xx)}
 }
 
 // Size is a byte count: a plain integer, or a string with a unit ("16KiB",

@@ -384,6 +384,9 @@ func (v *validator) upstreams() map[string]*Upstream {
 		if u.MaxEjected < 0 || u.MaxEjected > 1 || math.IsNaN(u.MaxEjected) {
 			v.errf(p+".max_ejected", "must be a share from 0 to 1, e.g. 0.5")
 		}
+		if !(u.PanicThreshold >= 0 && u.PanicThreshold <= 1) { // also NaN
+			v.errf(p+".panic_threshold", "must be a share from 0 to 1, e.g. 0.5 (0 = never balance over ejected targets)")
+		}
 		if (u.TLSCert == "") != (u.TLSKey == "") {
 			v.errf(p+".tls_cert", "tls_cert and tls_key go together; set both or neither")
 		}
