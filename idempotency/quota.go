@@ -45,11 +45,21 @@ type quotaShard struct {
 
 type clientKeys struct {
 	keys map[uint64]int64 // scope hash → expiry, unix nanoseconds
-	// next is a lower bound of the earliest expiry (0 when there is no
-	// key); exact says it is that expiry, not only a bound.
-	next  int64
-	exact bool
+	// byExp is a min-heap of (expiry, hash) items. An item is live while
+	// keys holds the same expiry for its hash; a changed or removed key
+	// leaves a stale item that is dropped when it reaches the top. So the
+	// earliest live expiry and every expired key are found in O(log n)
+	// per item, never by scanning the map.
+	byExp []quotaItem
 }
+
+type quotaItem struct {
+	exp int64
+	h   uint64
+}
+
+// quotaItemCost is a heap item's charge (16 bytes, with slice growth slack).
+const quotaItemCost = 32
 
 func newQuotaTable() *quotaTable {
 	q := &quotaTable{seed: maphash.MakeSeed()}
@@ -78,15 +88,14 @@ func (q *quotaTable) expire(m *Memory, key string, exp int64) {
 	if old, ok := ck.keys[h]; ok && old <= exp {
 		delete(ck.keys, h)
 		m.used.Add(-quotaKeyCost)
-		ck.exact = false
 	}
+	ck.prune(m, exp) // stale and expired items on top go with it
 	if len(ck.keys) == 0 {
+		m.used.Add(-quotaItemCost * int64(len(ck.byExp)))
 		delete(qs.clients, client)
 		m.used.Add(-(quotaClientCost + allocSize(len(client))))
 	}
 }
-
-func clientCost(client []byte) int64 { return quotaClientCost + allocSize(len(client)) }
 
 // admit records a new entry of scope living until exp. It returns a
 // positive wait when the client already holds limit live entries (limit <= 0:
@@ -113,17 +122,16 @@ func (q *quotaTable) admit(m *Memory, budget int64, scope []byte, exp, now int64
 	if limit > 0 && len(ck.keys) >= limit {
 		ck.prune(m, now)
 		if len(ck.keys) >= limit {
-			ck.exactNext()
-			return max(time.Duration(ck.next-now), time.Nanosecond), nil
+			return max(time.Duration(ck.byExp[0].exp-now), time.Nanosecond), nil
 		}
 	}
-	if !m.charge(quotaKeyCost, budget) {
+	if !m.charge(quotaKeyCost+quotaItemCost, budget) {
 		if len(ck.keys) == 0 {
 			qs.drop(m, client)
 		}
 		return 0, ErrStoreFull
 	}
-	ck.set(h, exp, false)
+	ck.set(m, h, exp)
 	return 0, nil
 }
 
@@ -138,16 +146,30 @@ func (q *quotaTable) update(m *Memory, budget int64, scope []byte, exp int64) {
 	qs.mu.Lock()
 	defer qs.mu.Unlock()
 	ck := qs.clients[string(client)]
+	_, had := ck.lookup(h)
+	cost := int64(quotaItemCost)
+	if !had {
+		cost += quotaKeyCost
+	}
 	if ck == nil {
-		if !m.charge(clientCost(client)+quotaKeyCost, budget) {
-			return
-		}
-		ck = &clientKeys{keys: make(map[uint64]int64)}
-		qs.clients[string(client)] = ck
-	} else if _, ok := ck.keys[h]; !ok && !m.charge(quotaKeyCost, budget) {
+		cost += clientCost(client)
+	}
+	if !m.charge(cost, budget) {
 		return
 	}
-	ck.set(h, exp, true)
+	if ck == nil {
+		ck = &clientKeys{keys: make(map[uint64]int64)}
+		qs.clients[string(client)] = ck
+	}
+	ck.set(m, h, exp)
+}
+
+func (ck *clientKeys) lookup(h uint64) (int64, bool) {
+	if ck == nil {
+		return 0, false
+	}
+	exp, ok := ck.keys[h]
+	return exp, ok
 }
 
 // remove forgets scope's entry (a released claim).
@@ -164,58 +186,74 @@ func (q *quotaTable) remove(m *Memory, scope []byte) {
 	if _, ok := ck.keys[h]; ok {
 		delete(ck.keys, h)
 		m.used.Add(-quotaKeyCost)
-		ck.exact = false
 	}
 	if len(ck.keys) == 0 {
 		qs.drop(m, client)
 	}
 }
 
-// set stores h's expiry and keeps next a lower bound. existing says h may
-// already be there with another expiry.
-func (ck *clientKeys) set(h uint64, exp int64, existing bool) {
-	if old, ok := ck.keys[h]; existing && ok && old == ck.next && exp > old {
-		ck.exact = false // the earliest may have moved later
-	}
+// set stores h's expiry; the key's charge (if new) and one item's are
+// already paid.
+func (ck *clientKeys) set(m *Memory, h uint64, exp int64) {
 	ck.keys[h] = exp
-	if ck.next == 0 || exp < ck.next {
-		ck.next, ck.exact = exp, true
+	ck.byExp = append(ck.byExp, quotaItem{exp: exp, h: h})
+	if before := len(ck.byExp); before > 2*len(ck.keys)+16 {
+		ck.rebuild()
+		m.used.Add(-quotaItemCost * int64(before-len(ck.byExp)))
+		return
+	}
+	for i := len(ck.byExp) - 1; i > 0; {
+		p := (i - 1) / 2
+		if ck.byExp[p].exp <= ck.byExp[i].exp {
+			break
+		}
+		ck.byExp[p], ck.byExp[i] = ck.byExp[i], ck.byExp[p]
+		i = p
 	}
 }
 
-// prune drops the expired keys; it costs nothing while none can be.
+// pop removes the heap's top item.
+func (ck *clientKeys) pop(m *Memory) {
+	n := len(ck.byExp) - 1
+	ck.byExp[0] = ck.byExp[n]
+	ck.byExp = ck.byExp[:n]
+	m.used.Add(-quotaItemCost)
+	for i := 0; ; {
+		l, small := 2*i+1, i
+		if l < n && ck.byExp[l].exp < ck.byExp[small].exp {
+			small = l
+		}
+		if r := l + 1; r < n && ck.byExp[r].exp < ck.byExp[small].exp {
+			small = r
+		}
+		if small == i {
+			return
+		}
+		ck.byExp[i], ck.byExp[small] = ck.byExp[small], ck.byExp[i]
+		i = small
+	}
+}
+
+// prune drops the expired keys and the stale items on top of the heap, so
+// that afterwards the top is the earliest live expiry.
 func (ck *clientKeys) prune(m *Memory, now int64) {
-	if ck.next > now {
-		return
-	}
-	ck.next, ck.exact = 0, true
-	for h, exp := range ck.keys {
-		if exp <= now {
-			delete(ck.keys, h)
+	for len(ck.byExp) > 0 {
+		top := ck.byExp[0]
+		exp, ok := ck.keys[top.h]
+		switch {
+		case ok && exp == top.exp && exp > now:
+			return
+		case ok && exp == top.exp:
+			delete(ck.keys, top.h)
 			m.used.Add(-quotaKeyCost)
-		} else if ck.next == 0 || exp < ck.next {
-			ck.next = exp
 		}
+		ck.pop(m)
 	}
-}
-
-// exactNext makes next the earliest expiry.
-func (ck *clientKeys) exactNext() {
-	if ck.exact {
-		return
-	}
-	ck.next = 0
-	for _, exp := range ck.keys {
-		if ck.next == 0 || exp < ck.next {
-			ck.next = exp
-		}
-	}
-	ck.exact = true
 }
 
 func (qs *quotaShard) drop(m *Memory, client []byte) {
 	if ck := qs.clients[string(client)]; ck != nil {
-		m.used.Add(-quotaKeyCost * int64(len(ck.keys)))
+		m.used.Add(-quotaKeyCost*int64(len(ck.keys)) - quotaItemCost*int64(len(ck.byExp)))
 		delete(qs.clients, string(client))
 		m.used.Add(-clientCost(client))
 	}
@@ -228,9 +266,41 @@ func (q *quotaTable) usage() int64 {
 		qs := &q.shards[i]
 		qs.mu.Lock()
 		for name, ck := range qs.clients {
-			n += quotaClientCost + allocSize(len(name)) + quotaKeyCost*int64(len(ck.keys))
+			n += quotaClientCost + allocSize(len(name)) + quotaKeyCost*int64(len(ck.keys)) + quotaItemCost*int64(len(ck.byExp))
 		}
 		qs.mu.Unlock()
 	}
 	return n
+}
+
+func clientCost(client []byte) int64 { return quotaClientCost + allocSize(len(client)) }
+
+// rebuild makes the heap anew from the live keys, dropping stale items
+// (so they stay fewer than about twice the keys); set refunds them.
+func (ck *clientKeys) rebuild() {
+	ck.byExp = ck.byExp[:0]
+	for h, exp := range ck.keys {
+		ck.byExp = append(ck.byExp, quotaItem{exp: exp, h: h})
+	}
+	for i := len(ck.byExp)/2 - 1; i >= 0; i-- {
+		ck.down(i)
+	}
+}
+
+func (ck *clientKeys) down(i int) {
+	n := len(ck.byExp)
+	for {
+		l, small := 2*i+1, i
+		if l < n && ck.byExp[l].exp < ck.byExp[small].exp {
+			small = l
+		}
+		if r := l + 1; r < n && ck.byExp[r].exp < ck.byExp[small].exp {
+			small = r
+		}
+		if small == i {
+			return
+		}
+		ck.byExp[i], ck.byExp[small] = ck.byExp[small], ck.byExp[i]
+		i = small
+	}
 }
