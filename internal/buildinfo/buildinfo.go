@@ -13,7 +13,9 @@ import (
 var Stamped string
 
 // Version is the build's version: Stamped when set; else the main
-// module's version when built from a tagged module (go install …@v1.2.3);
+// module's version when built from a tagged module (go install …@v1.2.3)
+// or from a clean git checkout (Go 1.24+ records a pseudo-version
+// v0.0.0-<time>-<revision>);
 // else the VCS revision (12 hex digits, "-dirty" when the work tree had
 // changes); else "dev".
 func Version() string {
