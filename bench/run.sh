@@ -22,6 +22,9 @@
 #                   [store] memory_budget: idem sends a new key per request, so
 #                   keys must expire as fast as they come or the store fills
 #                   (then every claim is a 503 store_unavailable)
+#   TRACING [off]   on = [tracing] with sample_ratio 0.05, exporting over
+#                   OTLP/HTTP to the upstream nginx (which answers 200 to any
+#                   POST), so span making and batch export are in the path
 #   GATEWAY_BIN     use this gateway binary instead of building one
 #   KEEP_TMP [0]    1 = keep the temp dir (configs, logs) after the run
 #   PERF [0]        1 = after the table, per scenario: one run per side under
@@ -49,6 +52,7 @@ PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 ACCESS_LOG=${ACCESS_LOG:-off}
 METRICS=${METRICS:-off}
+TRACING=${TRACING:-off}
 STORE=${STORE:-memory}
 GATEWAY_BIN=${GATEWAY_BIN:-}
 IDEM_TTL=${IDEM_TTL:-5s}
@@ -100,6 +104,7 @@ done
 [[ $ACCESS_LOG == on || $ACCESS_LOG == off ]] || die "ACCESS_LOG must be on or off"
 [[ $METRICS == on || $METRICS == off ]] || die "METRICS must be on or off"
 [[ $STORE == memory || $STORE == redis ]] || die "STORE must be memory or redis"
+[[ $TRACING == on || $TRACING == off ]] || die "TRACING must be on or off"
 ADMIN_LISTEN=""
 [[ $METRICS == on ]] && ADMIN_LISTEN="127.0.0.1:0"
 NCPU=$(nproc)
@@ -132,6 +137,12 @@ redis_addrs = [\"127.0.0.1:$REDIS_PORT\"]
 redis_timeout = \"50ms\""
 fi
 UP="127.0.0.1:$UP_PORT"
+TRACING_KEYS=""
+if [[ $TRACING == on ]]; then
+	TRACING_KEYS="[tracing]
+endpoint = \"http://$UP/v1/traces\"
+sample_ratio = 0.05"
+fi
 GW="http://127.0.0.1:$GW_PORT"
 NG="http://127.0.0.1:$NG_PORT"
 
@@ -259,6 +270,8 @@ listen = "$ADMIN_LISTEN"
 [log]
 format = "json"
 access = $GW_ACCESS
+
+$TRACING_KEYS
 
 # A fresh Idempotency-Key per request at tens of thousands per second: with
 # the default 24h ttl the store fills within seconds and answers 503. A short
@@ -474,7 +487,7 @@ measure() { # SCENARIO SIDE ROUND
 {
 	echo "date: $(date -Is)"
 	echo "command: $0 $*"
-	echo "DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS PROXY_CPU=$PROXY_CPU LOAD_CPU=$LOAD_CPU ACCESS_LOG=$ACCESS_LOG METRICS=$METRICS STORE=$STORE"
+	echo "DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS PROXY_CPU=$PROXY_CPU LOAD_CPU=$LOAD_CPU ACCESS_LOG=$ACCESS_LOG METRICS=$METRICS TRACING=$TRACING STORE=$STORE"
 	echo "cores: $NCPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 	echo "loadavg before: $(cat /proc/loadavg)"
 	echo "kernel: $(uname -r)"
@@ -524,7 +537,7 @@ pick() { # SCENARIO SIDE → the raw row of the best (highest req/s) round:
 	done
 	echo
 	echo "DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS (best round shown)" \
-		"access_log=$ACCESS_LOG metrics=$METRICS store=$STORE; proxies on cpu $PROXY_CPU, upstream (nginx return 200) + wrk on cpu $LOAD_CPU"
+		"access_log=$ACCESS_LOG metrics=$METRICS tracing=$TRACING store=$STORE; proxies on cpu $PROXY_CPU, upstream (nginx return 200) + wrk on cpu $LOAD_CPU"
 	for s in "${SCENARIOS[@]}"; do
 		echo "  $s: ${S_DESC[$s]}"
 		[[ -z ${SKIP[$s]:-} ]] || echo "    SKIPPED: ${SKIP[$s]}"
