@@ -17,12 +17,13 @@ type trace struct {
 }
 
 // startTrace reads the client's traceparent and, with a tracer, starts
-// the server span. Without a tracer it only parses (no allocation).
+// the server span of a recorded request. Without a tracer, or for a
+// request the sampling leaves out, it only parses (no allocation).
 func (r *request) startTrace() {
 	h := &r.ctx.Request.Header
 	t := &r.trace
 	t.parent, t.hasParent = tracing.FromRequest(h)
-	if r.g.tracer == nil {
+	if !r.g.tracer.Records(t.parent, t.hasParent) { // nil tracer: false
 		t.id, t.hasID = t.parent.TraceID, t.hasParent
 		return
 	}

@@ -3,6 +3,8 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -29,6 +31,10 @@ type Config struct {
 type Tracer struct {
 	tp     *sdktrace.TracerProvider
 	tracer trace.Tracer
+	// rootBound: a request without a parent starts a recorded trace when
+	// a uniform 64-bit draw is below it (sample_ratio of 2^64).
+	rootBound uint64
+	rootAll   bool // sample_ratio >= 1
 }
 
 // New builds a Tracer for c, or returns nil when c.Endpoint is "". The
@@ -51,10 +57,35 @@ func New(c Config) (*Tracer, error) {
 	tp := sdktrace.NewTracerProvider(
 		// Non-blocking: a full queue drops spans, never a request.
 		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second)),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(c.SampleRatio))),
+		// Records decides the root sampling before any span is made (so
+		// the 1 - sample_ratio unsampled requests cost one random draw,
+		// not a span with its attributes); what reaches the SDK is sampled.
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 		sdktrace.WithResource(res),
 	)
-	return &Tracer{tp: tp, tracer: tp.Tracer("github.com/cobaltgw/cobaltgw")}, nil
+	t := &Tracer{tp: tp, tracer: tp.Tracer("github.com/cobaltgw/cobaltgw")}
+	switch {
+	case c.SampleRatio >= 1:
+		t.rootAll = true
+	case c.SampleRatio > 0:
+		t.rootBound = uint64(c.SampleRatio * math.MaxUint64)
+	}
+	return t, nil
+}
+
+// Records says whether a request's spans are recorded: a client's
+// traceparent decides by its sampled flag (W3C Trace Context §3.2.2.5,
+// parent-based sampling); a request without one is a new trace, recorded
+// with probability sample_ratio. An unrecorded request makes no span: its
+// traceparent, if any, is continued without one (Continue).
+func (t *Tracer) Records(p Parent, hasParent bool) bool {
+	if t == nil {
+		return false
+	}
+	if hasParent {
+		return p.Flags&1 == 1
+	}
+	return t.rootAll || rand.Uint64() < t.rootBound
 }
 
 // Shutdown flushes the spans still queued, until ctx is done.
