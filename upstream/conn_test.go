@@ -172,3 +172,57 @@ func TestResetBeforeFirstByteGoesToAnotherTarget(t *testing.T) {
 		t.Fatalf("fresh connection reset by the only target: %+v, it saw %v", res, only.seen)
 	}
 }
+
+// TestLivenessCheckWindow: a pooled connection is checked before reuse
+// only when its previous exchange started more than recentUse ago (the
+// check is a system call per request under load otherwise).
+func TestLivenessCheckWindow(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() (*conn, net.Conn) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newConn(c), <-accepted
+	}
+	for _, tc := range []struct {
+		name      string
+		idle      time.Duration
+		wantStale bool
+	}{
+		{"reused at once: not checked", 0, false},
+		{"idle past the window: checked", recentUse + 50*time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, peer := dial()
+			defer c.Close()
+			if _, err := c.Write([]byte("x")); err != nil { // first exchange
+				t.Fatal(err)
+			}
+			c.phase = phaseIdle // the exchange is over
+			peer.Close()        // the upstream closes the idle connection
+			time.Sleep(tc.idle + 10*time.Millisecond)
+			if tc.idle == 0 {
+				c.lastStart = int64(time.Since(clockStart)) // as if it had just started
+			}
+			_, err := c.Write([]byte("y"))
+			if stale := err == errStaleConn; stale != tc.wantStale {
+				t.Fatalf("stale = %v (err %v), want %v", stale, err, tc.wantStale)
+			}
+		})
+	}
+}
