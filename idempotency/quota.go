@@ -218,20 +218,7 @@ func (ck *clientKeys) pop(m *Memory) {
 	ck.byExp[0] = ck.byExp[n]
 	ck.byExp = ck.byExp[:n]
 	m.used.Add(-quotaItemCost)
-	for i := 0; ; {
-		l, small := 2*i+1, i
-		if l < n && ck.byExp[l].exp < ck.byExp[small].exp {
-			small = l
-		}
-		if r := l + 1; r < n && ck.byExp[r].exp < ck.byExp[small].exp {
-			small = r
-		}
-		if small == i {
-			return
-		}
-		ck.byExp[i], ck.byExp[small] = ck.byExp[small], ck.byExp[i]
-		i = small
-	}
+	ck.down(0)
 }
 
 // prune drops the expired keys and the stale items on top of the heap, so

@@ -1,10 +1,7 @@
 package schema
 
 import (
-	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -39,33 +36,5 @@ func CompileDocument(url string, doc any, fragments []string) ([]*Schema, error)
 // string, json.Number, bool or a slice of them). The violations' pointers
 // start with prefix ("/query/limit").
 func (s *Schema) ValidateValue(v any, prefix string) ([]Violation, error) {
-	err := s.sch.Validate(v)
-	if err == nil {
-		return nil, nil
-	}
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return nil, fmt.Errorf("schema %s: %w", s.path, err)
-	}
-	var leaves []leaf
-	if err := collectLeaves(ve, &leaves); err != nil {
-		return nil, fmt.Errorf("schema %s: %w", s.path, err)
-	}
-	slices.SortFunc(leaves, func(a, b leaf) int {
-		if c := compareLocations(a.loc, b.loc); c != 0 {
-			return c
-		}
-		return strings.Compare(a.msg, b.msg)
-	})
-	leaves = slices.CompactFunc(leaves, func(a, b leaf) bool {
-		return a.msg == b.msg && slices.Equal(a.loc, b.loc)
-	})
-	if len(leaves) > MaxViolations {
-		leaves = leaves[:MaxViolations]
-	}
-	out := make([]Violation, len(leaves))
-	for i, l := range leaves {
-		out[i] = Violation{Pointer: prefix + jsonPointer(l.loc), Message: l.msg}
-	}
-	return out, nil
+	return s.violations(v, prefix, "schema")
 }

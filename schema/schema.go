@@ -150,17 +150,24 @@ func (s *Schema) Validate(body []byte) (violations []Violation, err error) {
 	if err != nil {
 		return nil, err
 	}
-	err = s.sch.Validate(v)
+	return s.violations(v, "", "body schema")
+}
+
+// violations validates v and lists its violations, sorted by location and
+// at most MaxViolations, each pointer prefixed with prefix; what names the
+// schema in an error.
+func (s *Schema) violations(v any, prefix, what string) ([]Violation, error) {
+	err := s.sch.Validate(v)
 	if err == nil {
 		return nil, nil
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return nil, fmt.Errorf("body schema %s: %w", s.path, err)
+		return nil, fmt.Errorf("%s %s: %w", what, s.path, err)
 	}
 	var leaves []leaf
 	if err := collectLeaves(ve, &leaves); err != nil {
-		return nil, fmt.Errorf("body schema %s: %w", s.path, err)
+		return nil, fmt.Errorf("%s %s: %w", what, s.path, err)
 	}
 	slices.SortFunc(leaves, func(a, b leaf) int {
 		if c := compareLocations(a.loc, b.loc); c != 0 {
@@ -176,11 +183,11 @@ func (s *Schema) Validate(body []byte) (violations []Violation, err error) {
 	if len(leaves) > MaxViolations {
 		leaves = leaves[:MaxViolations]
 	}
-	violations = make([]Violation, len(leaves))
+	out := make([]Violation, len(leaves))
 	for i, l := range leaves {
-		violations[i] = Violation{Pointer: jsonPointer(l.loc), Message: l.msg}
+		out[i] = Violation{Pointer: prefix + jsonPointer(l.loc), Message: l.msg}
 	}
-	return violations, nil
+	return out, nil
 }
 
 type leaf struct {
