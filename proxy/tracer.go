@@ -20,7 +20,11 @@ const (
 
 // newTracer builds the tracer of [tracing] (nil without an endpoint).
 func newTracer(c config.Tracing) (*tracing.Tracer, error) {
-	t, err := tracing.New(tracing.Config{Endpoint: c.Endpoint, SampleRatio: c.SampleRatio, ServiceName: c.ServiceName, Version: buildinfo.Version()})
+	tc, err := tracing.FromConfig(c, buildinfo.Version())
+	if err != nil {
+		return nil, err
+	}
+	t, err := tracing.New(tc)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
