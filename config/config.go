@@ -10,7 +10,6 @@
 package config
 
 import (
-	"net/netip"
 	"time"
 )
 
@@ -33,10 +32,6 @@ type Config struct {
 	// which relative paths (body_schema) resolve.
 	Path string `toml:"-"`
 	Dir  string `toml:"-"`
-	// TrustedProxies is Server.TrustedProxies parsed.
-	TrustedProxies []netip.Prefix `toml:"-"`
-	// ErrorMap is Errors.Map with its keys parsed.
-	ErrorMap map[int]int `toml:"-"`
 	// Warnings are non-fatal findings (logged at every load).
 	Warnings []string `toml:"-"`
 
