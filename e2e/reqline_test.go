@@ -117,6 +117,14 @@ func TestHostileRequestLineBareLF(t *testing.T) {
 				t.Fatalf("request %d: %d %q", i, st, conn)
 			}
 		}
+		s.send("\r\nGET /v1/assets HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+		if st, conn, _ := s.next(); st != 200 || conn == "close" {
+			t.Fatalf("a GET with a body, after an empty line: %d %q", st, conn)
+		}
+		s.send("GET /v1/assets HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		if st, conn, _ := s.next(); st != 200 || conn == "close" {
+			t.Fatalf("an HTTP/1.0 keep-alive GET: %d %q", st, conn)
+		}
 		s.send("GET /v1/assets HTTP/1.1\r\nHost: x\r\n\r\n")
 		if st, conn, _ := s.next(); st != 200 || conn == "close" {
 			t.Fatalf("a GET after them: %d %q", st, conn)
