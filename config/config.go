@@ -12,11 +12,6 @@ package config
 import (
 	"net/netip"
 	"time"
-
-	"github.com/cobaltgw/cobaltgw/auth"
-	"github.com/cobaltgw/cobaltgw/limiter"
-	"github.com/cobaltgw/cobaltgw/openapi"
-	"github.com/cobaltgw/cobaltgw/schema"
 )
 
 // Config is the whole file.
@@ -42,14 +37,14 @@ type Config struct {
 	TrustedProxies []netip.Prefix `toml:"-"`
 	// ErrorMap is Errors.Map with its keys parsed.
 	ErrorMap map[int]int `toml:"-"`
-	// Policies are [rate_limits.*] checked and built, by name.
-	Policies map[string]*limiter.Policy `toml:"-"`
-	// Tokens is [[auth.tokens]] as a lookup table.
-	Tokens *auth.Tokens `toml:"-"`
 	// Warnings are non-fatal findings (logged at every load).
 	Warnings []string `toml:"-"`
 
 	ix *index // where each key is written, for errors found after loading
+	// problems are config's own errors (Decode keeps them for Errors);
+	// flagged are their key paths.
+	problems []*Error
+	flagged  map[string]bool
 }
 
 // Server is [server].
@@ -215,22 +210,6 @@ type Route struct {
 	// Websocket relays WebSocket upgrades on this route, after every check.
 	Websocket            bool     `toml:"websocket"`
 	WebsocketIdleTimeout Duration `toml:"websocket_idle_timeout"`
-
-	// Parsed forms, set by validation.
-	DeprecationAt time.Time `toml:"-"`
-	SunsetAt      time.Time `toml:"-"`
-	// Schema is BodySchema compiled (resolved against the config's folder).
-	Schema *schema.Schema `toml:"-"`
-
-	// Set on routes imported from [[openapi]] (see config/openapi.go).
-	// Source is "file#/paths/…"; Operations holds each method's own
-	// rules (auth, scopes, produces, schema, parameters, deprecation) as a
-	// Route; BodyRequired makes a missing body a 422; Params are the
-	// declared parameters.
-	Source       string            `toml:"-"`
-	Operations   map[string]*Route `toml:"-"`
-	BodyRequired bool              `toml:"-"`
-	Params       *openapi.Params   `toml:"-"`
 }
 
 // OpenAPI is one [[openapi]] entry: routes from an OpenAPI 3.0 or 3.1
@@ -243,10 +222,6 @@ type OpenAPI struct {
 	RateLimits  []string    `toml:"rate_limits"`
 	Idempotency bool        `toml:"idempotency"`
 	Validate    []string    `toml:"validate"`
-
-	// Files are the document and the files its $refs name, as read at
-	// load (for the file watch).
-	Files []string `toml:"-"`
 }
 
 // Defaults returns a Config holding every default of docs/configuration.md; the tables
@@ -331,7 +306,9 @@ func jwtDefaults() JWT {
 	}
 }
 
-func routeDefaults() Route {
+// RouteDefaults are the defaults of a [[routes]] entry (and of a route
+// imported from OpenAPI).
+func RouteDefaults() Route {
 	return Route{
 		ForwardAuthorization: true,
 		Idempotency:          true,

@@ -73,6 +73,10 @@ func run(cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal) error {
 		log.Warn("config", "warning", w)
 	}
 	gw, err := proxy.New(cfg, log)
+	var list *config.ErrorList
+	if errors.As(err, &list) {
+		return err // file:line:col, one per line, as validate prints them
+	}
 	if err != nil {
 		return fmt.Errorf("building gateway: %w", err)
 	}
@@ -136,7 +140,7 @@ func run(cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal) error {
 			if cur := gw.Config(); cur.Server.Watch {
 				if data, ok := p.watch.changed(); ok {
 					p.reload("file change", data)
-				} else if f := p.deps.changed(depFiles(cur)); f != "" {
+				} else if f := p.deps.changed(depFiles(cur, gw.OpenAPIFiles()...)); f != "" {
 					p.reloadFile("change of " + f)
 				}
 			}

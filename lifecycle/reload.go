@@ -27,9 +27,10 @@ func (p *process) reloadFile(trigger string) {
 	p.reload(trigger, data)
 }
 
-// reload validates data and, if it is good, swaps it in.
+// reload decodes data, and the gateway compiles it (reporting config's
+// errors and every part's at once) and, if it is good, swaps it in.
 func (p *process) reload(trigger string, data []byte) {
-	next, err := config.Parse(data, p.path)
+	next, err := config.Decode(data, p.path)
 	if err != nil {
 		p.refused(trigger, err)
 		return

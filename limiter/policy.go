@@ -140,9 +140,9 @@ func (e *FieldError) Error() string { return e.Err.Error() }
 // Unwrap returns the untagged error.
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// Build turns one [rate_limits.NAME] table into a Policy: the key string
-// parsed, the numbers checked. Errors are *FieldError.
-func Build(name, key string, rate float64, burst int, legacy bool) (*Policy, error) {
+// NewPolicy turns one [rate_limits.NAME] table into a Policy: the key
+// string parsed, the numbers checked. Errors are *FieldError.
+func NewPolicy(name, key string, rate float64, burst int, legacy bool) (*Policy, error) {
 	kind, header, err := ParseKey(key)
 	if err != nil {
 		return nil, &FieldError{"key", err}

@@ -3,7 +3,7 @@ package proxy
 import (
 	"bufio"
 	"crypto/tls"
-	"fmt"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -25,15 +25,17 @@ import (
 // closed. The caps are read from the running config at every accept, so a
 // reload changes them at once; connections already open are never cut.
 
-// ValidateConnLimits checks [server] max_conns and max_conns_per_ip.
+// ValidateConnLimits checks [server] max_conns and max_conns_per_ip; each
+// error is a *config.FieldError on its key.
 func ValidateConnLimits(s *config.Server) error {
-	switch {
-	case s.MaxConns < 1:
-		return fmt.Errorf("server.max_conns = %d: must be at least 1 (default 10000)", s.MaxConns)
-	case s.MaxConnsPerIP < 0:
-		return fmt.Errorf("server.max_conns_per_ip = %d: must not be negative (0 = unlimited)", s.MaxConnsPerIP)
+	var errs []error
+	if s.MaxConns < 1 {
+		errs = append(errs, config.FieldErrorf("server.max_conns", "%d: must be at least 1 (default 10000)", s.MaxConns))
 	}
-	return nil
+	if s.MaxConnsPerIP < 0 {
+		errs = append(errs, config.FieldErrorf("server.max_conns_per_ip", "%d: must not be negative (0 = unlimited)", s.MaxConnsPerIP))
+	}
+	return errors.Join(errs...)
 }
 
 // connRefusalGrace bounds what one refused connection may cost: the time

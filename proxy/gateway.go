@@ -56,70 +56,16 @@ type runtime struct {
 	maintenanceRetry int
 	challenge        []byte // Bearer realm="…"
 	tokens           *auth.Tokens
-	jwt              *auth.JWT // nil without [[auth.jwt]]
-}
+	issuers          []auth.JWTIssuer // [[auth.jwt]], checked
+	jwt              *auth.JWT        // nil without [[auth.jwt]]; made by start
 
-// compile builds a runtime for cfg. Upstream pools take over the health
-// and ejection state of prev's pools of the same name, so a reload does not
-// put an ejected target back into rotation. On error, the pools built so
-// far are closed (their health checkers stop).
-func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth.TokenCache) (_ *runtime, err error) {
-	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies,
-		maxBody: int64(cfg.Server.MaxBodyBytes), maxStored: int64(cfg.Idempotency.MaxStoredResponse)}
-	defer func() {
-		if err != nil {
-			rt.close()
-		}
-	}()
-	if err := ValidateConnLimits(&cfg.Server); err != nil {
-		return nil, err
-	}
-	if rt.table, err = contract.NewTable(cfg.ErrorMap); err != nil {
-		return nil, err
-	}
-	if rt.details, err = contract.NewDetails(cfg.Errors.Details); err != nil {
-		return nil, fmt.Errorf("[errors.details]: %w", err)
-	}
-	for _, uc := range cfg.Upstreams {
-		opts := []upstream.Option{upstream.WithLogger(log)}
-		if prev != nil && prev.pools[uc.Name] != nil {
-			opts = append(opts, upstream.WithPrevious(prev.pools[uc.Name]))
-		}
-		p, err := upstream.New(uc, opts...)
-		if err != nil {
-			return nil, err
-		}
-		rt.pools[uc.Name] = p
-	}
-	routes := make([]*route, 0, len(cfg.Routes))
-	for i := range cfg.Routes {
-		r, err := compileRoute(&cfg.Routes[i], rt.pools, cfg.Policies)
-		if err != nil {
-			return nil, err
-		}
-		if r.maxBody == 0 {
-			r.maxBody = int64(cfg.Server.MaxBodyBytes)
-		}
-		rt.maxBody = max(rt.maxBody, r.maxBody)
-		routes = append(routes, r)
-	}
-	if rt.routes, err = newRouteTable(routes); err != nil {
-		return nil, err
-	}
-	rt.idemMode = onReuseMode(cfg.Idempotency.OnReuse)
-	rt.idemMethods = cfg.Idempotency.Methods
-	rt.certRequired = cfg.Server.TLSClientAuth == "required"
-	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
-	rt.challenge = auth.AppendChallenge(nil, cfg.Auth.Realm)
-	rt.tokens = cfg.Tokens
-	var prevJWT *auth.JWT
-	if prev != nil {
-		prevJWT = prev.jwt
-	}
-	if rt.jwt, err = auth.NewJWT(config.JWTIssuers(cfg), auth.JWTOptions{Cache: jwtCache, Previous: prevJWT, Log: log}); err != nil {
-		return nil, fmt.Errorf("auth.jwt: %w", err)
-	}
-	return rt, nil
+	// Built by the compile step, applied by the commit (Reload).
+	policies   map[string]*limiter.Policy
+	tlsState   *tlsconf.ServerState // nil without a TLS listener
+	idemConfig idempotency.Config
+	specs      []*routeSpec // the routes as built, for `cobaltgw routes`
+	files      []string     // OpenAPI documents and their $ref files, for the watch
+	warnings   []string     // the parts' warnings (config's are on cfg)
 }
 
 // everySecond admits one event per wall-clock second, to keep a log line
@@ -189,29 +135,6 @@ func (rt *runtime) idemMethod(m []byte) bool {
 	return false
 }
 
-// idemConfig is [idempotency] with its share of store.memory_budget: half
-// for idempotency records, half for rate-limit buckets.
-// budget is the running store.memory_budget (read at start only).
-func idemConfig(cfg *config.Config, budget config.Size) idempotency.Config {
-	mode := onReuseMode(cfg.Idempotency.OnReuse)
-	return idempotency.Config{
-		TTL:               cfg.Idempotency.TTL.D(),
-		LockTimeout:       cfg.Idempotency.LockTimeout.D(),
-		MaxStoredResponse: int(cfg.Idempotency.MaxStoredResponse),
-		OnReuse:           mode,
-		MemoryBudget:      int64(budget)/2 - jwtShare(cfg, budget),
-		MaxKeysPerClient:  cfg.Idempotency.MaxKeysPerClient,
-	}
-}
-
-// onReuseMode maps the decoded on_reuse enum to the store's mode.
-func onReuseMode(o config.OnReuse) idempotency.Mode {
-	if o == config.OnReuseReplay {
-		return idempotency.ModeReplay
-	}
-	return idempotency.ModeConflict
-}
-
 // jwtShare is the part of store.memory_budget that holds verified JWTs
 // when [[auth.jwt]] issuers are configured: one sixteenth, taken from the
 // idempotency half.
@@ -237,16 +160,29 @@ func (g *Gateway) tokenCache(cfg *config.Config) (*auth.TokenCache, error) {
 	return c, nil
 }
 
-// New compiles cfg and builds the server (not yet listening).
-func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+// New compiles cfg and builds the server (not yet listening). A config
+// that does not compile is refused with every error (*config.ErrorList).
+func New(cfg *config.Config, log *slog.Logger) (_ *Gateway, err error) {
 	g := &Gateway{log: log, now: time.Now, memoryBudget: cfg.Store.MemoryBudget}
-	cache, err := g.tokenCache(cfg)
+	rt, err := compile(cfg, compileOptions{log: log, budget: cfg.Store.MemoryBudget, redis: cfg.Store.Backend == config.BackendRedis})
 	if err != nil {
 		return nil, err
 	}
-	rt, err := compile(cfg, nil, log, cache)
+	cache, err := g.tokenCache(cfg)
 	if err != nil {
+		rt.close()
 		return nil, err
+	}
+	if err := rt.start(nil, log, cache); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			rt.close()
+		}
+	}()
+	for _, w := range rt.warnings {
+		log.Warn("config", "warning", w)
 	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -256,16 +192,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if g.lim, err = limiter.New(int64(cfg.Store.MemoryBudget) / 2); err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
-	if err := g.lim.Update(g.now(), policyList(cfg)); err != nil {
+	if err := g.lim.Update(g.now(), policyList(rt.policies)); err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
-	if err := g.openStores(cfg); err != nil {
+	if err := g.openStores(cfg, rt.idemConfig); err != nil {
 		return nil, err
 	}
-	if s := &cfg.Server; s.TLSCert != "" {
-		if g.tls, err = tlsconf.NewServer(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
-			return nil, fmt.Errorf("TLS listener: %w", err)
-		}
+	if rt.tlsState != nil {
+		g.tls = tlsconf.NewServerFrom(rt.tlsState)
 	}
 	g.rt.Store(rt)
 	s := &cfg.Server
@@ -309,57 +243,39 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 // keep their running values; the caller warns about them (RestartOnly).
 func (g *Gateway) Reload(cfg *config.Config) error {
 	old := g.rt.Load()
-	// Prepare.
+	// Prepare: the compile step builds every part (or reports every
+	// error), then the runtime starts its key-set fetches and health
+	// checks, which serve nothing until the swap.
+	rt, err := compile(cfg, compileOptions{log: g.log, prev: old, budget: g.memoryBudget, redis: g.redis != nil})
+	if err != nil {
+		return err
+	}
 	cache, err := g.tokenCache(cfg)
 	if err != nil {
-		return err
-	}
-	rt, err := compile(cfg, old, g.log, cache)
-	if err != nil {
-		return err
-	}
-	fail := func(err error) error {
 		rt.close()
 		return err
 	}
-	var tlsState *tlsconf.ServerState
-	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
-		if tlsState, err = tlsconf.LoadServer(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
-			return fail(fmt.Errorf("TLS listener: %w", err))
-		}
-	}
-	idc := idemConfig(cfg, g.memoryBudget)
-	if g.idemRed != nil {
-		idc.MemoryBudget = 1 // not used by the Redis store
-	}
-	if err := idc.Validate(); err != nil {
-		return fail(fmt.Errorf("idempotency store: %w", err))
-	}
-	policies := policyList(cfg)
-	if err := limiter.CheckPolicies(policies); err != nil {
-		return fail(fmt.Errorf("rate limiter: %w", err))
-	}
-	onStoreErr := string(cfg.Store.RateLimitOnStoreError)
-	redisTimeout := cfg.Store.RedisTimeout.D()
-	if g.redis != nil {
-		if err := limiter.CheckRedisSettings(onStoreErr, redisTimeout); err != nil {
-			return fail(fmt.Errorf("rate limiter: %w", err))
-		}
+	if err := rt.start(old, g.log, cache); err != nil {
+		return err
 	}
 
-	// Commit: every step below was checked above.
-	g.commit("idempotency store", g.reconfigureIdem(idc))
+	// Commit: every step below was checked by the compile step.
+	g.commit("idempotency store", g.reconfigureIdem(rt.idemConfig))
 	if g.redis != nil {
+		onStoreErr, redisTimeout := string(cfg.Store.RateLimitOnStoreError), cfg.Store.RedisTimeout.D()
 		g.redisTimeout.Store(int64(redisTimeout))
 		g.commit("rate limiter", g.lim.UseRedis(g.limRedis, onStoreErr, redisTimeout))
 	}
 	// Policies whose numbers changed keep their buckets (no fresh burst).
-	g.commit("rate limiter", g.lim.Update(g.now(), policies))
-	if tlsState != nil {
+	g.commit("rate limiter", g.lim.Update(g.now(), policyList(rt.policies)))
+	if g.tls != nil && rt.tlsState != nil {
 		// New connections get the new certificate; open ones keep theirs.
-		g.tls.Apply(tlsState)
+		g.tls.Apply(rt.tlsState)
 	}
 	g.rt.Store(rt)
+	for _, w := range rt.warnings {
+		g.log.Warn("config", "warning", w)
+	}
 	// Close can wait up to health_timeout for a check in progress; the
 	// old pools keep serving the requests that started on them.
 	go old.close()
@@ -377,6 +293,10 @@ func (g *Gateway) commit(what string, err error) {
 // AuthReady reports whether every [[auth.jwt]] issuer has a JWK Set (nil
 // when it does, or when none is configured), for /readyz.
 func (g *Gateway) AuthReady() error { return g.rt.Load().jwt.Ready() }
+
+// OpenAPIFiles lists the OpenAPI documents the running config imported
+// routes from, and the files their $refs name, for the file watch.
+func (g *Gateway) OpenAPIFiles() []string { return g.rt.Load().files }
 
 // Config returns the running configuration.
 func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
@@ -436,9 +356,9 @@ func (p slogPrinter) Printf(format string, args ...any) {
 	p.l.Warn(fmt.Sprintf(format, safe...), "component", "fasthttp")
 }
 
-func policyList(cfg *config.Config) []*limiter.Policy {
-	out := make([]*limiter.Policy, 0, len(cfg.Policies))
-	for _, p := range cfg.Policies {
+func policyList(policies map[string]*limiter.Policy) []*limiter.Policy {
+	out := make([]*limiter.Policy, 0, len(policies))
+	for _, p := range policies {
 		out = append(out, p)
 	}
 	return out

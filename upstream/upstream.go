@@ -130,9 +130,10 @@ type Pool struct {
 	staleConns    atomic.Uint64 // pooled connections found closed before sending
 	panicRequests atomic.Uint64 // requests balanced in panic mode
 
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	closed sync.Once
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	closed  sync.Once
+	started sync.Once
 }
 
 // Option adjusts New.
@@ -161,6 +162,26 @@ func WithPrevious(prev *Pool) Option { return func(o *options) { o.prev = prev }
 // New builds the pool of an upstream and starts its active health checks
 // when health_path is set; Close stops them. Connections are opened lazily.
 func New(cfg config.Upstream, opts ...Option) (*Pool, error) {
+	p, err := build(cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.Start()
+	return p, nil
+}
+
+// Start begins the active health checks of a pool made by Build (when
+// health_path is set). It is called once, when the pool's config is
+// committed; New calls it itself.
+func (p *Pool) Start() {
+	p.started.Do(func() {
+		if p.cfg.HealthPath != "" {
+			p.startChecks(p.now())
+		}
+	})
+}
+
+func build(cfg config.Upstream, opts ...Option) (*Pool, error) {
 	o := options{log: slog.Default(), now: time.Now}
 	for _, f := range opts {
 		f(&o)
@@ -199,9 +220,6 @@ func New(cfg config.Upstream, opts ...Option) (*Pool, error) {
 	}
 	p.publishLocked(now)
 	p.mu.Unlock()
-	if cfg.HealthPath != "" {
-		p.startChecks(now)
-	}
 	return p, nil
 }
 
