@@ -148,8 +148,19 @@ func (r *releaser) release() {
 
 type countedConn struct {
 	net.Conn
-	r *releaser
+	r  *releaser
+	lt lineTracker
 }
+
+// Read reads from the connection; the request line tracker (reqline.go)
+// sees every byte fasthttp gets.
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.lt.observe(p[:n])
+	return n, err
+}
+
+func (c *countedConn) lines() *lineTracker { return &c.lt }
 
 func (c *countedConn) Close() error {
 	c.r.release()
@@ -158,8 +169,18 @@ func (c *countedConn) Close() error {
 
 type countedTLSConn struct {
 	*tls.Conn
-	r *releaser
+	r  *releaser
+	lt lineTracker
 }
+
+// Read reads the decrypted bytes; see countedConn.Read.
+func (c *countedTLSConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.lt.observe(p[:n])
+	return n, err
+}
+
+func (c *countedTLSConn) lines() *lineTracker { return &c.lt }
 
 func (c *countedTLSConn) Close() error {
 	c.r.release()
