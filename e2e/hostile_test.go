@@ -105,6 +105,13 @@ func TestHostileConnectionOptions(t *testing.T) {
 		{"Content-Type", "Content-Type: application/json\r\n"},
 		{"X-Forwarded-For", "X-Forwarded-For: 1.2.3.4\r\n"},
 		{"x-request-id", "X-Request-Id: abc\r\n"},
+		{"Host", ""},
+		{"Content-Length", ""},
+		{"Accept", "Accept: application/json\r\n"},
+		{"Forwarded", "Forwarded: for=1.2.3.4\r\n"},
+		{"X-Real-IP", "X-Real-IP: 1.2.3.4\r\n"},
+		{"X-Forwarded-Proto", "X-Forwarded-Proto: https\r\n"},
+		{"X-Forwarded-Host", "X-Forwarded-Host: evil.example\r\n"},
 	}
 	for _, tc := range judged {
 		t.Run("Connection naming "+tc.name+" is 400", func(t *testing.T) {
