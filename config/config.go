@@ -1,18 +1,23 @@
-// Package config holds the gateway's configuration: the schema of
-// docs/configuration.md as Go types, its defaults, strict decoding of the TOML file
-// (unknown keys and wrong types refused), ${ENV} expansion, and validation
-// of every value and cross-reference. Every error names the place in the
-// file as file:line:col and says what to write instead.
+// Package config holds the gateway's configuration as data: the schema
+// of docs/configuration.md as Go types, its defaults, strict decoding of
+// the TOML file (unknown keys and wrong types refused, in TOML words),
+// ${NAME} and ${NAME:-default} expansion, typed enums, and the checks that
+// need nothing but the file (required keys, ranges, host:port, references
+// between sections). Every error names the place in the file as
+// file:line:col and says what to write instead; one run reports them all.
 //
-// A *Config returned by Load is complete (defaults applied), valid, and
-// never modified afterwards: reload builds a new one and the proxy swaps
-// it atomically.
+// config imports no policy package (README.md "Architecture"): each part
+// (limiter, auth, tlsconf, upstream, idempotency, tracing, router, schema,
+// openapi) builds its runtime object from its own section with a Build
+// function and tags its errors with the key (FieldError); the gateway's
+// compile step (proxy.Compile) calls them all and places those errors in
+// the file through the index kept here (Config.Report).
+//
+// A *Config is never modified after decoding: a reload decodes a new one,
+// the proxy compiles it and swaps the result in atomically.
 package config
 
-import (
-	"net/netip"
-	"time"
-)
+import "time"
 
 // Config is the whole file.
 type Config struct {
@@ -33,10 +38,6 @@ type Config struct {
 	// which relative paths (body_schema) resolve.
 	Path string `toml:"-"`
 	Dir  string `toml:"-"`
-	// TrustedProxies is Server.TrustedProxies parsed.
-	TrustedProxies []netip.Prefix `toml:"-"`
-	// ErrorMap is Errors.Map with its keys parsed.
-	ErrorMap map[int]int `toml:"-"`
 	// Warnings are non-fatal findings (logged at every load).
 	Warnings []string `toml:"-"`
 
@@ -81,8 +82,7 @@ type Log struct {
 	Access bool      `toml:"access"`
 }
 
-// Tracing is [tracing] (checked by package tracing's rules, see
-// validate_obs.go).
+// Tracing is [tracing] (checked by package tracing: tracing.FromConfig).
 type Tracing struct {
 	Endpoint    string  `toml:"endpoint"`
 	SampleRatio float64 `toml:"sample_ratio"`
@@ -116,7 +116,7 @@ type Auth struct {
 }
 
 // JWT is one [[auth.jwt]] issuer of JWT access tokens. It is data only:
-// package auth checks it (auth.ValidateJWT) and builds the verifier.
+// package auth checks it (auth.Build) and builds the verifier.
 type JWT struct {
 	Issuer       string   `toml:"issuer"`
 	JWKSURL      string   `toml:"jwks_url"`

@@ -135,16 +135,9 @@ func (v *validator) server() {
 		v.errf("server.max_concurrent", "must be 0 (unlimited) or a positive number of in-flight requests")
 	}
 	for i, c := range s.TrustedProxiesRaw {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			a, aerr := netip.ParseAddr(c)
-			if aerr != nil {
-				v.errf("server.trusted_proxies", "entry %d %q is not a CIDR; write one such as \"10.0.0.0/8\" or \"127.0.0.1/32\"", i+1, c)
-				continue
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+		if _, err := ParsePrefix(c); err != nil {
+			v.errf("server.trusted_proxies", "entry %d %q is not a CIDR; write one such as \"10.0.0.0/8\" or \"127.0.0.1/32\"", i+1, c)
 		}
-		v.cfg.TrustedProxies = append(v.cfg.TrustedProxies, p.Masked())
 	}
 	if s.MaintenanceRetryAfter < Duration(time.Second) {
 		v.errf("server.maintenance_retry_after", "must be at least \"1s\" (Retry-After is in whole seconds)")
@@ -173,15 +166,10 @@ func (v *validator) errors() {
 			v.errf("errors.type_base", "%q is not an absolute URL; write one such as \"https://docs.example.com/errors/\"", e.TypeBase)
 		}
 	}
-	v.cfg.ErrorMap = map[int]int{}
-	for k, to := range e.Map {
-		from, err := strconv.Atoi(k)
-		path := "errors.map." + k
-		if err != nil || from < 100 || from > 599 {
-			v.errf(path, "%q is not an upstream status; keys are statuses from 100 to 599, e.g. 502 = 503", k)
-			continue
+	for k := range e.Map {
+		if from, err := strconv.Atoi(k); err != nil || from < 100 || from > 599 {
+			v.errf("errors.map."+k, "%q is not an upstream status; keys are statuses from 100 to 599, e.g. 502 = 503", k)
 		}
-		v.cfg.ErrorMap[from] = to
 	}
 }
 
@@ -299,6 +287,20 @@ func (v *validator) upstreams() map[string]*Upstream {
 		}
 	}
 	return byName
+}
+
+// ParsePrefix reads a trusted_proxies entry: a CIDR, or one address (a
+// prefix of its full length). The prefix is masked.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			return netip.Prefix{}, err
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	return p.Masked(), nil
 }
 
 // ParseTarget splits an upstream target URL into scheme, host:port (with

@@ -5,7 +5,8 @@
 // refers to (TLS files, JSON Schemas) changes, and drains on SIGTERM or
 // SIGINT.
 //
-// Reload: the new file is read and validated first; a bad one leaves the
+// Reload: the new file is read, decoded and compiled first (the compile
+// step of `cobaltgw validate`, proxy.Compile); a bad one leaves the
 // running config untouched, is logged with its file:line:col errors and
 // counted (cobaltgw_config_reloads_total{result="error"}). A good one is
 // swapped in atomically; requests in flight finish on the config they

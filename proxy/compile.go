@@ -203,7 +203,7 @@ func compile(cfg *config.Config, o compileOptions) (_ *runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{cfg: cfg, pools: p.pools, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies,
+	rt := &runtime{cfg: cfg, pools: p.pools, typeURL: cfg.Errors.TypeBase,
 		maxBody: int64(cfg.Server.MaxBodyBytes), maxStored: int64(cfg.Idempotency.MaxStoredResponse),
 		table: p.table, details: p.details, policies: p.policies, tlsState: p.tls, idemConfig: p.idem,
 		files: p.files, specs: p.routes, warnings: p.warnings}
@@ -227,6 +227,13 @@ func compile(cfg *config.Config, o compileOptions) (_ *runtime, err error) {
 	}
 	if rt.routes, err = newRouteTable(routes); err != nil {
 		return nil, err
+	}
+	for _, c := range cfg.Server.TrustedProxiesRaw {
+		pfx, err := config.ParsePrefix(c)
+		if err != nil {
+			return nil, config.Field("server.trusted_proxies", err) // config refuses it first
+		}
+		rt.trusted = append(rt.trusted, pfx)
 	}
 	rt.idemMode = p.idem.OnReuse
 	rt.idemMethods = cfg.Idempotency.Methods
