@@ -66,6 +66,12 @@ func (c *Config) Report(errs ...error) error {
 		case errors.As(err, &pe):
 			out = append(out, pe)
 		case errors.As(err, &fe):
+			if j, ok := fe.Err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() {
+					walk(Field(fe.Path, e))
+				}
+				return
+			}
 			if c.refused(fe.Path) {
 				return // config already reported this entry
 			}
@@ -89,10 +95,15 @@ func (c *Config) Report(errs ...error) error {
 	return newErrorList(out)
 }
 
-// refused reports whether config already reported an error at path or at
-// an entry that holds it: a part does not build what config refused, so
-// one mistake is not reported twice.
+// refused reports whether config already reported an error at path, at
+// an entry that holds it, or at a key inside it: a part does not build
+// what config refused, so one mistake is not reported twice.
 func (c *Config) refused(path string) bool {
+	for f := range c.flagged {
+		if strings.HasPrefix(f, path+".") || strings.HasPrefix(f, path+"[") {
+			return true
+		}
+	}
 	for p := path; p != ""; {
 		if c.flagged[p] {
 			return true

@@ -20,6 +20,9 @@ func Build(i int, cfg config.Upstream, opts ...Option) (*Pool, []string, error) 
 	p := fmt.Sprintf("upstreams[%d]", i)
 	var warn []string
 	var errs []error
+	for _, ke := range check(cfg) {
+		errs = append(errs, config.Field(p+"."+ke.key, ke.err))
+	}
 	now := time.Now()
 	if cfg.TLSCA != "" {
 		if _, err := tlsconf.LoadPool(cfg.TLSCA); err != nil {

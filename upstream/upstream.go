@@ -228,21 +228,38 @@ func build(cfg config.Upstream, opts ...Option) (*Pool, error) {
 // New needs. Errors name the key and what to write instead.
 func Validate(cfg config.Upstream) error {
 	var errs []error
-	if len(cfg.Targets) == 0 {
-		errs = append(errs, fmt.Errorf("upstream %q: targets: no targets; list one or more, e.g. [\"http://127.0.0.1:9000\"]", cfg.Name))
+	for _, ke := range check(cfg) {
+		errs = append(errs, fmt.Errorf("upstream %q: %s: %w", cfg.Name, ke.key, ke.err))
 	}
-	if cfg.HealthPath != "" && (cfg.HealthInterval <= 0 || cfg.HealthTimeout <= 0) {
-		errs = append(errs, fmt.Errorf("upstream %q: health_interval and health_timeout must be positive", cfg.Name))
+	return errors.Join(errs...)
+}
+
+// keyError is a problem with one key of an [[upstreams]] entry.
+type keyError struct {
+	key string
+	err error
+}
+
+func check(cfg config.Upstream) []keyError {
+	var errs []keyError
+	if len(cfg.Targets) == 0 {
+		errs = append(errs, keyError{"targets", errors.New("no targets; list one or more, e.g. [\"http://127.0.0.1:9000\"]")})
+	}
+	if cfg.HealthPath != "" && cfg.HealthInterval <= 0 {
+		errs = append(errs, keyError{"health_interval", errors.New("must be positive with health_path set, e.g. \"5s\"")})
+	}
+	if cfg.HealthPath != "" && cfg.HealthTimeout <= 0 {
+		errs = append(errs, keyError{"health_timeout", errors.New("must be positive with health_path set, e.g. \"1s\"")})
 	}
 	switch cfg.EjectOn {
 	case config.EjectOnGatewayErrors, config.EjectOn5xx:
 	default:
-		errs = append(errs, fmt.Errorf("upstream %q: eject_on = %q: write \"gateway_errors\" (connect errors, resets, timeouts, 502, 503, 504) or \"5xx\" (every 5xx)", cfg.Name, cfg.EjectOn))
+		errs = append(errs, keyError{"eject_on", fmt.Errorf("%q: write \"gateway_errors\" (connect errors, resets, timeouts, 502, 503, 504) or \"5xx\" (every 5xx)", cfg.EjectOn)})
 	}
 	if !(cfg.PanicThreshold >= 0 && cfg.PanicThreshold <= 1) { // also NaN
-		errs = append(errs, fmt.Errorf("upstream %q: panic_threshold = %v: write a share from 0 to 1, e.g. 0.5 (0 = never balance over ejected targets)", cfg.Name, cfg.PanicThreshold))
+		errs = append(errs, keyError{"panic_threshold", fmt.Errorf("%v: write a share from 0 to 1, e.g. 0.5 (0 = never balance over ejected targets)", cfg.PanicThreshold)})
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Close stops the active health checks (waiting at most health_timeout
