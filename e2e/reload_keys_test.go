@@ -13,6 +13,8 @@ import (
 	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/cobaltgw/cobaltgw/internal/redistest"
 )
 
 // Every key but the five restart-only ones takes effect on reload
@@ -260,4 +262,35 @@ func TestReloadWarningNamesOnlyRestartOnlyKeys(t *testing.T) {
 	if r := g.do(t, "GET", "/v1/assets", ""); r.StatusCode != 200 {
 		t.Fatalf("the running listener stopped serving: %d", r.StatusCode)
 	}
+}
+
+// A new redis_password is used by the connections both Redis clients open
+// after the reload (the idempotency store's and the rate limiter's): the
+// password is rotated on Redis, then in the gateway's file.
+func TestReloadRedisPassword(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.RequirePass("old-secret")
+	up := newUpstream(t, echo)
+	cfg := redisConfig(up.addr, []string{srv.Addr()}, "deny")
+	withPassword := func(p string) string {
+		return strings.Replace(cfg, "[store]\n", fmt.Sprintf("[store]\nredis_password = %q\n", p), 1)
+	}
+	g := startGatewayFile(t, writeConfig(t, withPassword("old-secret")))
+	if r := g.do(t, "POST", "/v1/pay", "{}", "Idempotency-Key: k1"); r.StatusCode != 200 {
+		t.Fatalf("before: status %d %s", r.StatusCode, r.body)
+	}
+	if r := g.do(t, "GET", "/v1/limited", ""); r.StatusCode != 200 {
+		t.Fatalf("before: status %d %s", r.StatusCode, r.body)
+	}
+	// Redis takes a new password and drops every connection: the
+	// gateway's new connections fail to authenticate.
+	srv.RequirePass("new-secret")
+	assertProblem(t, g.do(t, "POST", "/v1/pay", "{}", "Idempotency-Key: k2"), 503, "store_unavailable")
+	assertProblem(t, g.do(t, "GET", "/v1/limited", ""), 429, "rate_limited") // deny on store error
+
+	g.reloadTo(t, withPassword("new-secret"), 1)
+	eventually(t, "the idempotency store back", func() bool {
+		return g.do(t, "POST", "/v1/pay", "{}", "Idempotency-Key: k3").StatusCode == 200
+	})
+	eventually(t, "the limiter back", func() bool { return g.do(t, "GET", "/v1/limited", "").StatusCode == 200 })
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/cobaltgw/cobaltgw/internal/redisconn"
 )
 
 // The binding of the Redis store to its client library, go-redis v9: the
@@ -68,9 +70,12 @@ var errNoContextTimeout = errors.New("idempotency: redis store: the client must 
 //     a Redis Cluster. A Cluster behind one address (a configuration
 //     endpoint) is not detected: its MOVED replies fail requests with a
 //     message saying to list the nodes.
-//   - timeout bounds dialing, reading, writing and waiting for a pooled
-//     connection, and ContextTimeoutEnabled makes the caller's deadline
-//     bound them too (NewRedis requires it).
+//   - conn (redisconn.Settings) gives each new connection the running
+//     redis_password and bounds its dial by the running redis_timeout, so
+//     a reload changes both for new connections. ContextTimeoutEnabled
+//     makes the caller's deadline (redis_timeout, per call) bound reading,
+//     writing and waiting for a pooled connection (NewRedis requires it);
+//     the client's own timeouts are only redisconn.CallCeiling.
 //   - a failed dial is not retried (DialerRetries 1: the default five with
 //     backoff would outlast any request); a command is retried once on a
 //     fresh connection when a pooled one turns out to be dead (after a
@@ -81,16 +86,16 @@ var errNoContextTimeout = errors.New("idempotency: redis store: the client must 
 //
 // After the server was unreachable go-redis probes it once a second, so a
 // recovered Redis is used again within about a second, by the same client.
-func RedisOptions(addrs []string, password string, timeout time.Duration) *redis.UniversalOptions {
+func RedisOptions(addrs []string, conn *redisconn.Settings) *redis.UniversalOptions {
 	return &redis.UniversalOptions{
 		Addrs:                    addrs,
-		Password:                 password,
+		CredentialsProvider:      func() (string, string) { return "", conn.Password() },
+		Dialer:                   conn.Dial,
 		IsClusterMode:            len(addrs) > 1,
 		ContextTimeoutEnabled:    true,
-		DialTimeout:              timeout,
-		ReadTimeout:              timeout,
-		WriteTimeout:             timeout,
-		PoolTimeout:              timeout,
+		ReadTimeout:              redisconn.CallCeiling,
+		WriteTimeout:             redisconn.CallCeiling,
+		PoolTimeout:              redisconn.CallCeiling,
 		DialerRetries:            1,
 		MaxRetries:               1,
 		DisableIdentity:          true,

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cobaltgw/cobaltgw/internal/redisconn"
 	"github.com/cobaltgw/cobaltgw/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -15,7 +16,7 @@ import (
 
 func newRedisStore(t testing.TB, addrs []string, cfg Config, timeout time.Duration) *Redis {
 	t.Helper()
-	c := redis.NewUniversalClient(RedisOptions(addrs, "", timeout))
+	c := redis.NewUniversalClient(RedisOptions(addrs, redisconn.New("", timeout)))
 	t.Cleanup(func() { c.Close() })
 	s, err := NewRedis(c, cfg)
 	if err != nil {
@@ -25,7 +26,7 @@ func newRedisStore(t testing.TB, addrs []string, cfg Config, timeout time.Durati
 }
 
 func TestNewRedisRequiresContextTimeout(t *testing.T) {
-	opts := RedisOptions([]string{"127.0.0.1:1"}, "", time.Second)
+	opts := RedisOptions([]string{"127.0.0.1:1"}, redisconn.New("", time.Second))
 	opts.ContextTimeoutEnabled = false
 	c := redis.NewUniversalClient(opts)
 	defer c.Close()

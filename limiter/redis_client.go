@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/cobaltgw/cobaltgw/internal/redisconn"
 )
 
 // RedisClient is the rate limiter's connection to Redis (CONFIG.md
@@ -36,6 +39,7 @@ import (
 // on its own after an outage.
 type RedisClient struct {
 	opt    rueidis.ClientOption
+	conn   *redisconn.Settings
 	client atomic.Pointer[rueidisClient]
 
 	mu      sync.Mutex
@@ -49,24 +53,29 @@ type rueidisClient struct{ rueidis.Client }
 // redialInterval is the least time between two attempts to make the client.
 const redialInterval = time.Second
 
-// NewRedisClient prepares a client for addrs; it does not connect. timeout
-// (store.redis_timeout) bounds dialing; each call is bounded by the
-// caller's deadline.
-func NewRedisClient(addrs []string, password string, timeout time.Duration) (*RedisClient, error) {
+// NewRedisClient prepares a client for addrs; it does not connect. Each
+// new connection authenticates with conn's running password and dials
+// within its running timeout (store.redis_password and redis_timeout,
+// which a reload changes); each call is bounded by the caller's deadline.
+func NewRedisClient(addrs []string, conn *redisconn.Settings) (*RedisClient, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("limiter: redis_addrs is empty: list at least one host:port")
 	}
 	return &RedisClient{opt: rueidis.ClientOption{
 		InitAddress: addrs,
-		Password:    password,
+		AuthCredentialsFn: func(rueidis.AuthCredentialsContext) (rueidis.AuthCredentials, error) {
+			return rueidis.AuthCredentials{Password: conn.Password()}, nil
+		},
+		DialCtxFn: func(ctx context.Context, addr string, _ *net.Dialer, _ *tls.Config) (net.Conn, error) {
+			return conn.Dial(ctx, "tcp", addr)
+		},
 		// One address is a single server; with ForceSingleClient rueidis
 		// neither probes for a Cluster nor gives up when the first dial
 		// fails.
 		ForceSingleClient: len(addrs) == 1,
 		// No server-assisted client-side caching: every call is a script.
 		DisableCache: true,
-		Dialer:       net.Dialer{Timeout: timeout},
-	}}, nil
+	}, conn: conn}, nil
 }
 
 // get returns the client, making it if it is not made yet and the last
@@ -88,6 +97,11 @@ func (c *RedisClient) get() (rueidis.Client, error) {
 		return nil, c.lastErr
 	}
 	c.next = now.Add(redialInterval)
+	// rueidis connects here, outside any call's deadline: Dialer.Timeout
+	// bounds that first connection's handshake (HELLO, AUTH), and later
+	// ones' beyond the call's deadline, so it is the running redis_timeout
+	// when the client is made.
+	c.opt.Dialer.Timeout = c.conn.Timeout()
 	client, err := rueidis.NewClient(c.opt)
 	if client == nil {
 		c.lastErr = fmt.Errorf("limiter: connect to redis %v: %w", c.opt.InitAddress, err)

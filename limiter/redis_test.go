@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cobaltgw/cobaltgw/internal/redisconn"
 	"github.com/cobaltgw/cobaltgw/internal/redistest"
 )
 
@@ -24,7 +25,7 @@ const redisTimeout = 2 * time.Second
 // redisClient is the client the proxy builds.
 func redisClient(tb testing.TB, addrs []string, timeout time.Duration) *RedisClient {
 	tb.Helper()
-	c, err := NewRedisClient(addrs, "", timeout)
+	c, err := NewRedisClient(addrs, redisconn.New("", timeout))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -473,7 +474,7 @@ func TestUseRedisValidates(t *testing.T) {
 	if l.redis.Load() != nil {
 		t.Fatal("still on Redis after UseRedis(nil)")
 	}
-	if _, err := NewRedisClient(nil, "", time.Second); err == nil {
+	if _, err := NewRedisClient(nil, redisconn.New("", time.Second)); err == nil {
 		t.Fatal("NewRedisClient without addresses")
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/idempotency"
+	"github.com/cobaltgw/cobaltgw/internal/redisconn"
 	"github.com/cobaltgw/cobaltgw/limiter"
 	"github.com/cobaltgw/cobaltgw/tlsconf"
 	"github.com/cobaltgw/cobaltgw/tracing"
@@ -106,9 +107,9 @@ type Gateway struct {
 	lim      *limiter.Limiter
 
 	backend      string
-	redisTimeout atomic.Int64     // store.redis_timeout (a time.Duration); reloadable
-	memoryBudget config.Size      // store.memory_budget at start
-	jwtCache     *auth.TokenCache // verified JWTs; nil until [[auth.jwt]] is configured
+	redisConn    *redisconn.Settings // redis_password and redis_timeout, for new connections and calls; reloadable
+	memoryBudget config.Size         // store.memory_budget at start
+	jwtCache     *auth.TokenCache    // verified JWTs; nil until [[auth.jwt]] is configured
 
 	storeErrLog everySecond
 
@@ -270,7 +271,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	g.commit("idempotency store", g.reconfigureIdem(rt.idemConfig))
 	if g.redis != nil {
 		onStoreErr, redisTimeout := string(cfg.Store.RateLimitOnStoreError), cfg.Store.RedisTimeout.D()
-		g.redisTimeout.Store(int64(redisTimeout))
+		// New connections authenticate with the new password; open ones
+		// stay authenticated.
+		g.redisConn.Set(cfg.Store.RedisPassword, redisTimeout)
 		g.commit("rate limiter", g.lim.UseRedis(g.limRedis, onStoreErr, redisTimeout))
 	}
 	// Policies whose numbers changed keep their buckets (no fresh burst).

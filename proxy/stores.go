@@ -3,12 +3,12 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/idempotency"
+	"github.com/cobaltgw/cobaltgw/internal/redisconn"
 	"github.com/cobaltgw/cobaltgw/limiter"
 )
 
@@ -19,7 +19,7 @@ import (
 func (g *Gateway) openStores(cfg *config.Config, idc idempotency.Config) error {
 	g.backend = string(cfg.Store.Backend)
 	timeout := cfg.Store.RedisTimeout.D()
-	g.redisTimeout.Store(int64(timeout))
+	g.redisConn = redisconn.New(cfg.Store.RedisPassword, timeout)
 	if cfg.Store.Backend != "redis" {
 		mem, err := idempotency.NewMemory(idc)
 		if err != nil {
@@ -28,7 +28,7 @@ func (g *Gateway) openStores(cfg *config.Config, idc idempotency.Config) error {
 		g.idemMem, g.idem = mem, mem
 		return nil
 	}
-	g.redis = redis.NewUniversalClient(idempotency.RedisOptions(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, timeout))
+	g.redis = redis.NewUniversalClient(idempotency.RedisOptions(cfg.Store.RedisAddrs, g.redisConn))
 	red, err := idempotency.NewRedis(g.redis, idc)
 	if err != nil {
 		_ = g.redis.Close()
@@ -38,7 +38,7 @@ func (g *Gateway) openStores(cfg *config.Config, idc idempotency.Config) error {
 	// Replicas share buckets too; a store error follows
 	// rate_limit_on_store_error (local, allow or deny). The limiter has a
 	// pipelining client of its own (limiter.RedisClient), made lazily too.
-	g.limRedis, err = limiter.NewRedisClient(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, timeout)
+	g.limRedis, err = limiter.NewRedisClient(cfg.Store.RedisAddrs, g.redisConn)
 	if err == nil {
 		err = g.lim.UseRedis(g.limRedis, string(cfg.Store.RateLimitOnStoreError), timeout)
 	}
@@ -68,7 +68,7 @@ func (g *Gateway) storeContext() (context.Context, context.CancelFunc) {
 	if g.redis == nil {
 		return context.Background(), noCancel
 	}
-	return context.WithTimeout(context.Background(), time.Duration(g.redisTimeout.Load()))
+	return context.WithTimeout(context.Background(), g.redisConn.Timeout())
 }
 
 // Ready reports whether the shared store answers (nil for the memory

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ type Server struct {
 	port  int
 	dir   string
 	extra []string // arguments after the common ones (cluster mode)
+	// password is what Do authenticates with (RequirePass).
+	password atomic.Pointer[string]
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -72,6 +75,7 @@ func (s *Server) start() {
 	if s.cmd != nil {
 		s.t.Fatalf("redistest: server on %s is already running", s.Addr())
 	}
+	s.password.Store(nil) // a new server has no password
 	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -195,6 +199,11 @@ func (s *Server) do(timeout time.Duration, args ...string) (string, error) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	var b strings.Builder
+	auth := false
+	if p := s.password.Load(); p != nil && *p != "" {
+		fmt.Fprintf(&b, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(*p), *p)
+		auth = true
+	}
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
@@ -202,7 +211,27 @@ func (s *Server) do(timeout time.Duration, args ...string) (string, error) {
 	if _, err := c.Write([]byte(b.String())); err != nil {
 		return "", err
 	}
-	return readReply(bufio.NewReader(c))
+	br := bufio.NewReader(c)
+	if auth {
+		if _, err := readReply(br); err != nil {
+			return "", fmt.Errorf("AUTH: %w", err)
+		}
+	}
+	return readReply(br)
+}
+
+// RequirePass makes the server require password (CONFIG SET requirepass)
+// and closes every client connection, so that clients must authenticate
+// again; Do authenticates with it from then on.
+func (s *Server) RequirePass(password string) {
+	s.t.Helper()
+	if _, err := s.Do("CONFIG", "SET", "requirepass", password); err != nil {
+		s.t.Fatalf("redistest: CONFIG SET requirepass: %v", err)
+	}
+	s.password.Store(&password)
+	if _, err := s.Do("CLIENT", "KILL", "TYPE", "normal"); err != nil {
+		s.t.Fatalf("redistest: CLIENT KILL: %v", err)
+	}
 }
 
 // readReply reads one RESP2 reply.
