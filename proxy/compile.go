@@ -91,7 +91,8 @@ func build(cfg *config.Config, o compileOptions) (*parts, error) {
 	add(err)
 	p.table, p.details, err = buildErrors(&cfg.Errors)
 	add(err)
-	// The tracer itself is made where it is exported from (lifecycle).
+	// The tracer itself is made by the commit (tracer.go) when [tracing]
+	// changed; this is its check, with the other parts' errors.
 	_, err = tracing.FromConfig(cfg.Tracing, buildinfo.Version())
 	add(err)
 	if o.redis {

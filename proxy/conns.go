@@ -93,34 +93,25 @@ func (c *connCounter) release(ip netip.Addr, counted bool) {
 	c.mu.Unlock()
 }
 
-// limitListener applies the caps to the connections it accepts.
-type limitListener struct {
-	net.Listener
-	g *Gateway
-}
-
-func (ln limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := ln.Listener.Accept()
-		if err != nil {
-			return nil, err
+// admit applies the caps to a connection the accept loop (listener.go)
+// accepted: it returns the connection, counted, or false when it is over
+// a cap (it is then answered and closed in the background).
+func (g *Gateway) admit(c net.Conn) (net.Conn, bool) {
+	s := &g.rt.Load().cfg.Server
+	ip := remoteAddr(c)
+	if !g.conns.acquire(ip, s.MaxConns, s.MaxConnsPerIP) {
+		if g.conns.refusing.Add(1) > maxRefusing {
+			g.conns.refusing.Add(-1)
+			_ = c.Close()
+			return nil, false
 		}
-		s := &ln.g.rt.Load().cfg.Server
-		ip := remoteAddr(c)
-		if !ln.g.conns.acquire(ip, s.MaxConns, s.MaxConnsPerIP) {
-			if ln.g.conns.refusing.Add(1) > maxRefusing {
-				ln.g.conns.refusing.Add(-1)
-				_ = c.Close()
-				continue
-			}
-			go func() {
-				defer ln.g.conns.refusing.Add(-1)
-				ln.g.refuseConn(c)
-			}()
-			continue
-		}
-		return counted(c, ln.g, ip, s.MaxConnsPerIP > 0), nil
+		go func() {
+			defer g.conns.refusing.Add(-1)
+			g.refuseConn(c)
+		}()
+		return nil, false
 	}
+	return counted(c, g, ip, s.MaxConnsPerIP > 0), true
 }
 
 func remoteAddr(c net.Conn) netip.Addr {

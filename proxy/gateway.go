@@ -10,13 +10,10 @@
 package proxy
 
 import (
-	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -90,7 +87,7 @@ func (rt *runtime) close() {
 type Gateway struct {
 	rt       atomic.Pointer[runtime]
 	log      *slog.Logger
-	server   *fasthttp.Server
+	lis      listeners // the accept loop, its TLS and fasthttp servers (listener.go)
 	inflight atomic.Int64
 	conns    connCounter // open client connections (max_conns, max_conns_per_ip)
 	now      func() time.Time
@@ -113,13 +110,12 @@ type Gateway struct {
 	memoryBudget config.Size      // store.memory_budget at start
 	jwtCache     *auth.TokenCache // verified JWTs; nil until [[auth.jwt]] is configured
 
-	tls *tlsconf.Server // nil without a TLS listener
-
 	storeErrLog everySecond
 
 	observer      Observer
 	limitObserver LimitObserver
-	tracer        *tracing.Tracer // nil without [tracing] endpoint
+	tracer        atomic.Pointer[tracing.Tracer] // nil without [tracing] endpoint
+	tracing       config.Tracing                 // the running tracer's settings
 
 	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
 	tun          tunnels       // open WebSocket tunnels
@@ -199,34 +195,16 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Gateway, err error) {
 		return nil, err
 	}
 	if rt.tlsState != nil {
-		g.tls = tlsconf.NewServerFrom(rt.tlsState)
+		g.lis.tls.Store(newListenerTLS(tlsconf.NewServerFrom(rt.tlsState)))
 	}
+	tr, err := newTracer(cfg.Tracing)
+	if err != nil {
+		return nil, err
+	}
+	g.tracer.Store(tr)
+	g.tracing = cfg.Tracing
 	g.rt.Store(rt)
-	s := &cfg.Server
-	g.server = &fasthttp.Server{
-		Handler:      g.handle,
-		ErrorHandler: g.parseError,
-		ReadTimeout:  s.ReadTimeout.D(),
-		WriteTimeout: s.WriteTimeout.D(),
-		IdleTimeout:  s.IdleTimeout.D(),
-		// The whole request head must fit the read buffer; a larger one is
-		// fasthttp's ErrSmallBuffer, answered 400 header_too_large.
-		ReadBufferSize: int(s.MaxHeaderBytes),
-		// max_conns is enforced by limitListener (conns.go) with a contract
-		// answer; fasthttp's own cap only needs to stay out of its way.
-		Concurrency: max(fasthttp.DefaultConcurrency, s.MaxConns),
-		// Every body streams (README "Streaming"): the handler decides
-		// how much of it to hold, and enforces each route's
-		// max_body_bytes (body.go).
-		StreamRequestBody:            true,
-		MaxRequestBodySize:           int(s.MaxBodyBytes),
-		NoDefaultServerHeader:        true,
-		NoDefaultContentType:         true,
-		DisablePreParseMultipartForm: true,
-		CloseOnShutdown:              true,
-		SecureErrorLogMessage:        true,
-		Logger:                       slogPrinter{log},
-	}
+	g.lis.gen.Store(g.newGeneration(settingsOf(&cfg.Server)))
 	return g, nil
 }
 
@@ -241,9 +219,12 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Gateway, err error) {
 // whole; the error is a *config.ErrorList for a file's mistakes. Requests
 // in flight finish on the runtime they started with.
 //
-// The restart-only keys ([server] listen, [admin] listen, [store] backend,
-// redis_addrs, memory_budget, and the listener's own timeouts and sizes)
-// keep their running values; the caller warns about them (RestartOnly).
+// The listener's timeouts and header size apply to connections accepted
+// after the commit (listener.go), as does turning TLS on or off; a changed
+// [tracing] gets a new tracer, used by requests that start after the
+// commit. The restart-only keys ([server] listen, [admin] listen, [store]
+// backend, redis_addrs, memory_budget) keep their running values; the
+// caller warns about them.
 func (g *Gateway) Reload(cfg *config.Config) error {
 	old := g.rt.Load()
 	// Prepare: the compile step builds every part (or reports every
@@ -261,6 +242,32 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err := rt.start(old, g.log, cache); err != nil {
 		return err
 	}
+	fail := func(err error) error {
+		rt.close()
+		return err
+	}
+	// New connections get the new TLS state (listener.go): the running
+	// holder takes the new files in place; TLS turned on gets a new one;
+	// without tls_cert new connections are plain.
+	lisTLS := g.lis.tls.Load()
+	switch {
+	case rt.tlsState == nil:
+		lisTLS = nil
+	case lisTLS == nil:
+		lisTLS = newListenerTLS(tlsconf.NewServerFrom(rt.tlsState))
+	}
+	var gen *generation
+	if set := settingsOf(&cfg.Server); set != g.lis.gen.Load().settings {
+		gen = g.newGeneration(set)
+	}
+	// The tracer is built last: nothing after it can fail, so it never
+	// needs to be shut down unused.
+	tracer, newTracing := g.tracer.Load(), cfg.Tracing != g.tracing
+	if newTracing {
+		if tracer, err = newTracer(cfg.Tracing); err != nil {
+			return fail(err)
+		}
+	}
 
 	// Commit: every step below was checked by the compile step.
 	g.commit("idempotency store", g.reconfigureIdem(rt.idemConfig))
@@ -271,13 +278,19 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	}
 	// Policies whose numbers changed keep their buckets (no fresh burst).
 	g.commit("rate limiter", g.lim.Update(g.now(), policyList(rt.policies)))
-	if g.tls != nil && rt.tlsState != nil {
-		// New connections get the new certificate; open ones keep theirs.
-		g.tls.Apply(rt.tlsState)
+	if lisTLS != nil && rt.tlsState != nil {
+		lisTLS.srv.Apply(rt.tlsState)
 	}
+	g.lis.tls.Store(lisTLS)
 	g.rt.Store(rt)
 	for _, w := range rt.warnings {
 		g.log.Warn("config", "warning", w)
+	}
+	if gen != nil {
+		g.useGeneration(gen)
+	}
+	if newTracing {
+		g.useTracer(tracer, cfg.Tracing)
 	}
 	// Close can wait up to health_timeout for a check in progress; the
 	// old pools keep serving the requests that started on them.
@@ -303,34 +316,6 @@ func (g *Gateway) OpenAPIFiles() []string { return g.rt.Load().files }
 
 // Config returns the running configuration.
 func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
-
-// Serve accepts connections on ln until Shutdown; with tls_cert and
-// tls_key the connections speak TLS (1.2 and 1.3, ALPN http/1.1).
-func (g *Gateway) Serve(ln net.Listener) error {
-	if g.tls != nil {
-		ln = tls.NewListener(ln, g.tls.Config())
-	}
-	return g.server.Serve(limitListener{Listener: ln, g: g})
-}
-
-// Shutdown stops accepting, lets in-flight requests finish until ctx is
-// done, and closes keep-alive connections (with Connection: close on the
-// last response).
-func (g *Gateway) Shutdown(ctx context.Context) error {
-	err := g.server.ShutdownWithContext(ctx)
-	// Hijacked connections are no longer the server's: open WebSocket
-	// tunnels get what is left of the grace, then are closed.
-	g.drainTunnels(ctx)
-	g.rt.Load().close()
-	g.jwtCache.Close()
-	if g.redis != nil {
-		_ = g.redis.Close()
-	}
-	if g.limRedis != nil {
-		g.limRedis.Close()
-	}
-	return err
-}
 
 // Handler exposes the request handler, for in-process tests and benchmarks.
 func (g *Gateway) Handler() fasthttp.RequestHandler { return g.handle }
@@ -406,7 +391,3 @@ func (g *Gateway) SetObserver(o Observer) {
 	g.observer = o
 	g.limitObserver, _ = o.(LimitObserver)
 }
-
-// SetTracer installs t (nil: no spans; traceparent is still continued);
-// call it before Serve.
-func (g *Gateway) SetTracer(t *tracing.Tracer) { g.tracer = t }
