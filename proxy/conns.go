@@ -15,6 +15,7 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
+	"github.com/cobaltgw/cobaltgw/internal/waitread"
 )
 
 // Connection caps ([server] max_conns and max_conns_per_ip; README.md
@@ -155,8 +156,20 @@ func (r *releaser) release() {
 
 type countedConn struct {
 	net.Conn
-	r *releaser
+	r  *releaser
+	wr waitread.Reader
 }
+
+// Write sends to the client; the next read (the client's next request on
+// a keep-alive connection) waits for it before its system call
+// (internal/waitread).
+func (c *countedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.wr.Arm()
+	return n, err
+}
+
+func (c *countedConn) Read(b []byte) (int, error) { return c.wr.Read(c.Conn, b) }
 
 func (c *countedConn) Close() error {
 	c.r.release()
