@@ -5,8 +5,8 @@ package auth
 // (or a []byte of enough capacity) it does not allocate. The realm is config
 // text: it is written as an RFC 9110 §5.6.4 quoted-string, so '"' and '\'
 // are escaped and control characters, which a quoted-string cannot carry
-// (and which could split the header), are dropped. Config validation should
-// refuse such a realm with ValidRealm rather than rely on the dropping.
+// (and which could split the header), are dropped. Build refuses such a
+// realm with ValidRealm rather than rely on the dropping.
 
 // AppendChallenge appends `Bearer realm="<realm>"`, the challenge of a 401
 // for a request that sent no token (RFC 6750 §3.1: no error code then).

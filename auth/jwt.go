@@ -41,8 +41,8 @@ type JWTIssuer struct {
 }
 
 // JWTError reports a bad [[auth.jwt]] entry: Index is its position and
-// Field the TOML key at fault, so the config package can point at
-// file:line:col.
+// Field the TOML key at fault, so Build can tag it with its key path (then
+// placed at file:line:col).
 type JWTError struct {
 	Index int
 	Field string

@@ -57,8 +57,8 @@ var (
 
 // EntryError reports a bad [[auth.tokens]] entry: Index is its position in
 // the slice given to NewTokens and Field the TOML key at fault ("id",
-// "sha256", "scopes", "orgs"), so the config package can point at
-// file:line:col.
+// "sha256", "scopes", "orgs"), so Build can tag it with its key path (then
+// placed at file:line:col).
 type EntryError struct {
 	Index int
 	Field string

@@ -17,7 +17,7 @@ func configFlag(fs *flag.FlagSet) *string {
 func runFlags(fs *flag.FlagSet) func(Env, []string) int {
 	path := configFlag(fs)
 	return func(env Env, _ []string) int {
-		cfg, err := config.Load(*path)
+		cfg, err := config.ReadFile(*path)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, err)
 			return 1
@@ -33,12 +33,13 @@ func runFlags(fs *flag.FlagSet) func(Env, []string) int {
 func validateFlags(fs *flag.FlagSet) func(Env, []string) int {
 	path := configFlag(fs)
 	return func(env Env, _ []string) int {
-		cfg, err := config.Load(*path)
+		c, err := compileFile(*path)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, err)
 			return 1
 		}
-		for _, w := range cfg.Warnings {
+		c.Close()
+		for _, w := range c.Warnings {
 			fmt.Fprintln(env.Stderr, "warning:", w)
 		}
 		fmt.Fprintf(env.Stdout, "%s: ok\n", *path)

@@ -10,17 +10,19 @@ import (
 	"time"
 
 	"github.com/cobaltgw/cobaltgw/config"
+	"github.com/cobaltgw/cobaltgw/proxy"
 )
 
 func routesFlags(fs *flag.FlagSet) func(Env, []string) int {
 	path := configFlag(fs)
 	return func(env Env, _ []string) int {
-		cfg, err := config.Load(*path)
+		c, err := compileFile(*path)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, err)
 			return 1
 		}
-		printRoutes(env.Stdout, cfg)
+		defer c.Close()
+		printRoutes(env.Stdout, c.Routes())
 		return 0
 	}
 }
@@ -29,10 +31,9 @@ func routesFlags(fs *flag.FlagSet) func(Env, []string) int {
 // README.md "OpenAPI import"): one line per route and method group, with
 // the upstream, authentication and scopes, rate limits, validation, the
 // media types produced, deprecation and where the route came from.
-func printRoutes(w io.Writer, cfg *config.Config) {
+func printRoutes(w io.Writer, routes []proxy.RouteInfo) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PATH\tMETHODS\tUPSTREAM\tAUTH\tLIMITS\tVALIDATION\tPRODUCES\tDEPRECATION\tSOURCE")
-	routes := append([]config.Route(nil), cfg.Routes...)
 	sort.SliceStable(routes, func(i, j int) bool { return routes[i].Path < routes[j].Path })
 	for i := range routes {
 		r := &routes[i]
@@ -52,7 +53,7 @@ func printRoutes(w io.Writer, cfg *config.Config) {
 	tw.Flush()
 }
 
-func routeLine(r *config.Route, path, methods, source string) string {
+func routeLine(r *proxy.RouteInfo, path, methods, source string) string {
 	up := r.Upstream
 	switch {
 	case r.Gone:
@@ -72,14 +73,14 @@ func routeLine(r *config.Route, path, methods, source string) string {
 		limits = strings.Join(r.RateLimits, ",")
 	}
 	var val []string
-	if r.Schema != nil {
+	if r.Body {
 		b := "body"
 		if r.BodyRequired {
 			b += "(required)"
 		}
 		val = append(val, b)
 	}
-	if r.Params != nil {
+	if r.Params {
 		val = append(val, "parameters")
 	}
 	validation := "-"
@@ -99,4 +100,15 @@ func routeLine(r *config.Route, path, methods, source string) string {
 		dep += "sunset " + r.SunsetAt.UTC().Format(time.RFC3339)
 	}
 	return strings.Join([]string{path, methods, up, authCol, limits, validation, strings.Join(r.Produces, ","), dep, source}, "\t")
+}
+
+// compileFile runs the gateway's compile step on the file at path, as
+// the start and a reload do (proxy.Compile): config's errors and every
+// part's, at once, in file order. The caller closes the result.
+func compileFile(path string) (*proxy.Compiled, error) {
+	cfg, err := config.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return proxy.Compile(cfg)
 }

@@ -1,23 +1,23 @@
-// Package config holds the gateway's configuration: the schema of
-// docs/configuration.md as Go types, its defaults, strict decoding of the TOML file
-// (unknown keys and wrong types refused), ${ENV} expansion, and validation
-// of every value and cross-reference. Every error names the place in the
-// file as file:line:col and says what to write instead.
+// Package config holds the gateway's configuration as data: the schema
+// of docs/configuration.md as Go types, its defaults, strict decoding of
+// the TOML file (unknown keys and wrong types refused, in TOML words),
+// ${NAME} and ${NAME:-default} expansion, typed enums, and the checks that
+// need nothing but the file (required keys, ranges, host:port, references
+// between sections). Every error names the place in the file as
+// file:line:col and says what to write instead; one run reports them all.
 //
-// A *Config returned by Load is complete (defaults applied), valid, and
-// never modified afterwards: reload builds a new one and the proxy swaps
-// it atomically.
+// config imports no policy package (README.md "Architecture"): each part
+// (limiter, auth, tlsconf, upstream, idempotency, tracing, router, schema,
+// openapi) builds its runtime object from its own section with a Build
+// function and tags its errors with the key (FieldError); the gateway's
+// compile step (proxy.Compile) calls them all and places those errors in
+// the file through the index kept here (Config.Report).
+//
+// A *Config is never modified after decoding: a reload decodes a new one,
+// the proxy compiles it and swaps the result in atomically.
 package config
 
-import (
-	"net/netip"
-	"time"
-
-	"github.com/cobaltgw/cobaltgw/auth"
-	"github.com/cobaltgw/cobaltgw/limiter"
-	"github.com/cobaltgw/cobaltgw/openapi"
-	"github.com/cobaltgw/cobaltgw/schema"
-)
+import "time"
 
 // Config is the whole file.
 type Config struct {
@@ -38,18 +38,14 @@ type Config struct {
 	// which relative paths (body_schema) resolve.
 	Path string `toml:"-"`
 	Dir  string `toml:"-"`
-	// TrustedProxies is Server.TrustedProxies parsed.
-	TrustedProxies []netip.Prefix `toml:"-"`
-	// ErrorMap is Errors.Map with its keys parsed.
-	ErrorMap map[int]int `toml:"-"`
-	// Policies are [rate_limits.*] checked and built, by name.
-	Policies map[string]*limiter.Policy `toml:"-"`
-	// Tokens is [[auth.tokens]] as a lookup table.
-	Tokens *auth.Tokens `toml:"-"`
 	// Warnings are non-fatal findings (logged at every load).
 	Warnings []string `toml:"-"`
 
 	ix *index // where each key is written, for errors found after loading
+	// problems are config's own errors (Decode keeps them for Errors);
+	// flagged are their key paths.
+	problems []*Error
+	flagged  map[string]bool
 }
 
 // Server is [server].
@@ -86,8 +82,7 @@ type Log struct {
 	Access bool      `toml:"access"`
 }
 
-// Tracing is [tracing] (checked by package tracing's rules, see
-// validate_obs.go).
+// Tracing is [tracing] (checked by package tracing: tracing.FromConfig).
 type Tracing struct {
 	Endpoint    string  `toml:"endpoint"`
 	SampleRatio float64 `toml:"sample_ratio"`
@@ -121,7 +116,7 @@ type Auth struct {
 }
 
 // JWT is one [[auth.jwt]] issuer of JWT access tokens. It is data only:
-// package auth checks it (auth.ValidateJWT) and builds the verifier.
+// package auth checks it (auth.Build) and builds the verifier.
 type JWT struct {
 	Issuer       string   `toml:"issuer"`
 	JWKSURL      string   `toml:"jwks_url"`
@@ -215,22 +210,6 @@ type Route struct {
 	// Websocket relays WebSocket upgrades on this route, after every check.
 	Websocket            bool     `toml:"websocket"`
 	WebsocketIdleTimeout Duration `toml:"websocket_idle_timeout"`
-
-	// Parsed forms, set by validation.
-	DeprecationAt time.Time `toml:"-"`
-	SunsetAt      time.Time `toml:"-"`
-	// Schema is BodySchema compiled (resolved against the config's folder).
-	Schema *schema.Schema `toml:"-"`
-
-	// Set on routes imported from [[openapi]] (see config/openapi.go).
-	// Source is "file#/paths/…"; Operations holds each method's own
-	// rules (auth, scopes, produces, schema, parameters, deprecation) as a
-	// Route; BodyRequired makes a missing body a 422; Params are the
-	// declared parameters.
-	Source       string            `toml:"-"`
-	Operations   map[string]*Route `toml:"-"`
-	BodyRequired bool              `toml:"-"`
-	Params       *openapi.Params   `toml:"-"`
 }
 
 // OpenAPI is one [[openapi]] entry: routes from an OpenAPI 3.0 or 3.1
@@ -243,10 +222,6 @@ type OpenAPI struct {
 	RateLimits  []string    `toml:"rate_limits"`
 	Idempotency bool        `toml:"idempotency"`
 	Validate    []string    `toml:"validate"`
-
-	// Files are the document and the files its $refs name, as read at
-	// load (for the file watch).
-	Files []string `toml:"-"`
 }
 
 // Defaults returns a Config holding every default of docs/configuration.md; the tables
@@ -331,7 +306,9 @@ func jwtDefaults() JWT {
 	}
 }
 
-func routeDefaults() Route {
+// RouteDefaults are the defaults of a [[routes]] entry (and of a route
+// imported from OpenAPI).
+func RouteDefaults() Route {
 	return Route{
 		ForwardAuthorization: true,
 		Idempotency:          true,

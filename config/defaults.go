@@ -18,7 +18,7 @@ func applyDefaults(cfg *Config, ix *index) {
 	for i := range cfg.Auth.JWT {
 		fill(reflect.ValueOf(&cfg.Auth.JWT[i]).Elem(), jd, "auth.jwt["+strconv.Itoa(i)+"]", ix)
 	}
-	rd := reflect.ValueOf(routeDefaults())
+	rd := reflect.ValueOf(RouteDefaults())
 	for i := range cfg.Routes {
 		fill(reflect.ValueOf(&cfg.Routes[i]).Elem(), rd, "routes["+strconv.Itoa(i)+"]", ix)
 	}

@@ -70,7 +70,11 @@ func (l *ErrorList) Unwrap() []error {
 	return out
 }
 
-// Load reads, decodes and validates the file at path.
+// Load reads, decodes and checks the file at path: its syntax and the
+// rules of config itself (types, required keys, value ranges, references
+// between sections). What each part checks while it builds its runtime
+// object (schemas, certificates, policies) is proxy.Compile's; use
+// ReadFile and proxy.Compile to get both in one list.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -79,7 +83,16 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
-// Parse decodes and validates data; path names the file in errors and
+// ReadFile reads and decodes the file at path like Decode.
+func ReadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Decode(data, path)
+}
+
+// Parse decodes and checks data; path names the file in errors and
 // anchors relative paths. Environment references expand from the process
 // environment. The error, if any, is an *ErrorList.
 func Parse(data []byte, path string) (*Config, error) {
@@ -87,6 +100,27 @@ func Parse(data []byte, path string) (*Config, error) {
 }
 
 func parse(data []byte, path string, env func(string) (string, bool)) (*Config, error) {
+	cfg, err := decode(data, path, env)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.problems) > 0 {
+		return nil, newErrorList(cfg.problems)
+	}
+	return cfg, nil
+}
+
+// Decode decodes and checks data as Parse does, but a file that is valid
+// TOML is returned even when it breaks config's rules: its errors stay on
+// the Config (Problems), so the compile step can add what each part finds
+// when it builds, and report every error of the file at once
+// (Config.Report). The error is an *ErrorList for a TOML syntax error
+// only.
+func Decode(data []byte, path string) (*Config, error) {
+	return decode(data, path, os.LookupEnv)
+}
+
+func decode(data []byte, path string, env func(string) (string, bool)) (*Config, error) {
 	tree, serr := decodeTree(data, path)
 	if serr != nil {
 		return nil, newErrorList([]*Error{serr.(*Error)})
@@ -107,10 +141,12 @@ func parse(data []byte, path string, env func(string) (string, bool)) (*Config, 
 		cfg.Store.RedisPassword, _ = env("REDIS_PASSWORD")
 	}
 	applyDefaults(&cfg, ix)
-	v := validator{cfg: &cfg, ix: ix, file: path, bad: d.bad}
+	v := validator{cfg: &cfg, ix: ix, file: path, bad: d.bad, flagged: map[string]bool{}}
 	v.validate()
-	if errs := append(d.errs, v.errs...); len(errs) > 0 {
-		return nil, newErrorList(errs)
+	cfg.problems = append(d.errs, v.errs...)
+	cfg.flagged = v.flagged
+	for p := range d.bad {
+		cfg.flagged[p] = true
 	}
 	switch {
 	case len(bytes.TrimSpace(data)) == 0:
@@ -120,6 +156,10 @@ func parse(data []byte, path string, env func(string) (string, bool)) (*Config, 
 	}
 	return &cfg, nil
 }
+
+// Problems reports whether the file breaks config's own rules (Decode
+// kept the errors; Config.Report lists them).
+func (c *Config) Problems() bool { return len(c.problems) > 0 }
 
 // At returns the place in the file where the key path is written
 // ("upstreams[0].timeout", "rate_limits.per_ip.burst"), or the nearest

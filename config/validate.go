@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"mime"
@@ -13,13 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cobaltgw/cobaltgw/auth"
-	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/internal/httpsyntax"
-	"github.com/cobaltgw/cobaltgw/limiter"
-	"github.com/cobaltgw/cobaltgw/router"
-	"github.com/cobaltgw/cobaltgw/schema"
-	"github.com/cobaltgw/cobaltgw/tlsconf"
 )
 
 type validator struct {
@@ -28,6 +21,9 @@ type validator struct {
 	file string
 	errs []*Error
 	bad  map[string]bool // key paths the decoder refused: not checked again
+	// flagged are the key paths of every error, so the compile step does
+	// not report them again (Config.Report).
+	flagged map[string]bool
 }
 
 // errf records an error at the key path's place in the file, unless the
@@ -36,6 +32,7 @@ func (v *validator) errf(path, format string, args ...any) {
 	if v.bad[path] {
 		return
 	}
+	v.flagged[path] = true
 	at := v.ix.nearest(path)
 	v.errs = append(v.errs, &Error{v.file, at.line, at.col, path + ": " + fmt.Sprintf(format, args...)})
 }
@@ -73,41 +70,15 @@ func (v *validator) resolve(name string) string {
 	return filepath.Join(v.cfg.Dir, name)
 }
 
-// tlsFiles checks every certificate, key and CA file now, so a bad file
-// fails `cobaltgw validate` (and a reload) instead of the first handshake.
-// Relative names are resolved against the config's folder.
+// tlsFiles resolves the names of certificate, key and CA files against
+// the config's folder. Packages tlsconf and upstream read and check the
+// files when they build (tlsconf.Build, upstream.Build).
 func (v *validator) tlsFiles() {
-	now := time.Now()
 	s := &v.cfg.Server
 	s.TLSCert, s.TLSKey, s.TLSClientCA = v.resolve(s.TLSCert), v.resolve(s.TLSKey), v.resolve(s.TLSClientCA)
-	if s.TLSCert != "" && s.TLSKey != "" {
-		_, warn, err := tlsconf.LoadPair(s.TLSCert, s.TLSKey, now)
-		if err != nil {
-			v.errf("server.tls_cert", "%v", err)
-		}
-		v.cfg.Warnings = append(v.cfg.Warnings, warn...)
-	}
-	if s.TLSClientCA != "" {
-		if _, err := tlsconf.LoadPool(s.TLSClientCA); err != nil {
-			v.errf("server.tls_client_ca", "%v", err)
-		}
-	}
 	for i := range v.cfg.Upstreams {
 		u := &v.cfg.Upstreams[i]
-		p := fmt.Sprintf("upstreams[%d]", i)
 		u.TLSCA, u.TLSCert, u.TLSKey = v.resolve(u.TLSCA), v.resolve(u.TLSCert), v.resolve(u.TLSKey)
-		if u.TLSCA != "" {
-			if _, err := tlsconf.LoadPool(u.TLSCA); err != nil {
-				v.errf(p+".tls_ca", "%v", err)
-			}
-		}
-		if u.TLSCert != "" && u.TLSKey != "" {
-			_, warn, err := tlsconf.LoadPair(u.TLSCert, u.TLSKey, now)
-			if err != nil {
-				v.errf(p+".tls_cert", "%v", err)
-			}
-			v.cfg.Warnings = append(v.cfg.Warnings, warn...)
-		}
 	}
 }
 
@@ -164,16 +135,9 @@ func (v *validator) server() {
 		v.errf("server.max_concurrent", "must be 0 (unlimited) or a positive number of in-flight requests")
 	}
 	for i, c := range s.TrustedProxiesRaw {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			a, aerr := netip.ParseAddr(c)
-			if aerr != nil {
-				v.errf("server.trusted_proxies", "entry %d %q is not a CIDR; write one such as \"10.0.0.0/8\" or \"127.0.0.1/32\"", i+1, c)
-				continue
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+		if _, err := ParsePrefix(c); err != nil {
+			v.errf("server.trusted_proxies", "entry %d %q is not a CIDR; write one such as \"10.0.0.0/8\" or \"127.0.0.1/32\"", i+1, c)
 		}
-		v.cfg.TrustedProxies = append(v.cfg.TrustedProxies, p.Masked())
 	}
 	if s.MaintenanceRetryAfter < Duration(time.Second) {
 		v.errf("server.maintenance_retry_after", "must be at least \"1s\" (Retry-After is in whole seconds)")
@@ -202,19 +166,10 @@ func (v *validator) errors() {
 			v.errf("errors.type_base", "%q is not an absolute URL; write one such as \"https://docs.example.com/errors/\"", e.TypeBase)
 		}
 	}
-	v.cfg.ErrorMap = map[int]int{}
-	for k, to := range e.Map {
-		from, err := strconv.Atoi(k)
-		path := "errors.map." + k
-		if err != nil || from < 100 || from > 599 {
-			v.errf(path, "%q is not an upstream status; keys are statuses from 100 to 599, e.g. 502 = 503", k)
-			continue
+	for k := range e.Map {
+		if from, err := strconv.Atoi(k); err != nil || from < 100 || from > 599 {
+			v.errf("errors.map."+k, "%q is not an upstream status; keys are statuses from 100 to 599, e.g. 502 = 503", k)
 		}
-		if !contract.InSet(to) {
-			v.errf(path, "%d is outside the contract; map to one of %v", to, contract.Statuses)
-			continue
-		}
-		v.cfg.ErrorMap[from] = to
 	}
 }
 
@@ -234,65 +189,20 @@ func (v *validator) store() {
 	v.positive("store.redis_timeout", s.RedisTimeout)
 }
 
+// auth resolves jwks_file names against the config's folder; package
+// auth checks [auth] when it builds (auth.Build).
 func (v *validator) auth() {
 	a := &v.cfg.Auth
-	if a.Realm == "" {
-		v.errf("auth.realm", "must not be empty; it names the protection space in WWW-Authenticate")
-	}
-	if !auth.ValidRealm(a.Realm) {
-		v.errf("auth.realm", "%q cannot be sent in a WWW-Authenticate challenge; use printable characters", a.Realm)
-	}
-	entries := make([]auth.TokenEntry, len(a.Tokens))
-	for i, t := range a.Tokens {
-		entries[i] = auth.TokenEntry{ID: t.ID, SHA256Hex: t.SHA256, Scopes: t.Scopes, Orgs: t.Orgs}
-	}
-	tokens, err := auth.NewTokens(entries)
-	var ee *auth.EntryError
-	switch {
-	case errors.As(err, &ee):
-		hint := ""
-		if ee.Field == "sha256" {
-			hint = "; produce the digest with: printf %s \"$TOKEN\" | cobaltgw hash-token"
-		}
-		v.errf(fmt.Sprintf("auth.tokens[%d].%s", ee.Index, ee.Field), "%v%s", ee.Err, hint)
-	case err != nil:
-		v.errf("auth.tokens", "%v", err)
-	}
-	v.cfg.Tokens = tokens
 	for i := range a.JWT {
 		a.JWT[i].JWKSFile = v.resolve(a.JWT[i].JWKSFile)
 	}
-	warns, errs := auth.ValidateJWT(JWTIssuers(v.cfg))
-	v.cfg.Warnings = append(v.cfg.Warnings, warns...)
-	for _, err := range errs {
-		var je *auth.JWTError
-		if errors.As(err, &je) {
-			v.errf(fmt.Sprintf("auth.jwt[%d].%s", je.Index, je.Field), "%v", je.Err)
-		} else {
-			v.errf("auth.jwt", "%v", err)
-		}
-	}
 }
 
-// JWTIssuers returns [[auth.jwt]] as auth's plain values.
-func JWTIssuers(c *Config) []auth.JWTIssuer {
-	out := make([]auth.JWTIssuer, 0, len(c.Auth.JWT))
-	for _, j := range c.Auth.JWT {
-		out = append(out, auth.JWTIssuer{
-			Issuer: j.Issuer, JWKSURL: j.JWKSURL, JWKSFile: j.JWKSFile,
-			Audiences: j.Audiences, Algorithms: j.Algorithms, Leeway: j.Leeway.D(),
-			ScopeClaim: j.ScopeClaim, SubjectClaim: j.SubjectClaim, OrgClaim: j.OrgClaim,
-			JWKSRefresh: j.JWKSRefresh.D(),
-		})
-	}
-	return out
-}
-
+// rateLimits checks that each [rate_limits.NAME] sets its keys; package
+// limiter checks their values when it builds the policies (limiter.Build).
 func (v *validator) rateLimits() {
-	v.cfg.Policies = map[string]*limiter.Policy{}
-	for name, rl := range v.cfg.RateLimits {
+	for name := range v.cfg.RateLimits {
 		p := "rate_limits." + name
-		ok := true
 		for _, req := range []struct{ key, example string }{
 			{"key", `key = "ip" (or "token", "header:<Name>", "route", "client_cert")`},
 			{"rate", "rate = 50 (tokens per second, fractions allowed)"},
@@ -300,23 +210,8 @@ func (v *validator) rateLimits() {
 		} {
 			if !v.ix.has(p + "." + req.key) {
 				v.errf(p, "%s is required: write %s", req.key, req.example)
-				ok = false
 			}
 		}
-		if !ok {
-			continue
-		}
-		pol, err := limiter.Build(name, rl.Key, rl.Rate, rl.Burst, rl.LegacyHeaders)
-		if err != nil {
-			at := p
-			var fe *limiter.FieldError
-			if errors.As(err, &fe) && fe.Field != "" {
-				at = p + "." + fe.Field
-			}
-			v.errf(at, "%v", err)
-			continue
-		}
-		v.cfg.Policies[name] = pol
 	}
 }
 
@@ -390,11 +285,22 @@ func (v *validator) upstreams() map[string]*Upstream {
 		if (u.TLSCert == "") != (u.TLSKey == "") {
 			v.errf(p+".tls_cert", "tls_cert and tls_key go together; set both or neither")
 		}
-		if u.TLSInsecureSkipVerify {
-			v.cfg.Warnings = append(v.cfg.Warnings, fmt.Sprintf("upstream %q: tls_insecure_skip_verify = true: its certificates are not verified", u.Name))
-		}
 	}
 	return byName
+}
+
+// ParsePrefix reads a trusted_proxies entry: a CIDR, or one address (a
+// prefix of its full length). The prefix is masked.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			return netip.Prefix{}, err
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	return p.Masked(), nil
 }
 
 // ParseTarget splits an upstream target URL into scheme, host:port (with
@@ -420,8 +326,9 @@ func ParseTarget(t string) (scheme, addr, host string, err error) {
 	return u.Scheme, net.JoinHostPort(host, port), host, nil
 }
 
+// routes checks each [[routes]] entry's own keys and its references;
+// packages router, schema, auth and limiter check what they build from it.
 func (v *validator) routes(ups map[string]*Upstream) {
-	seen := map[string]int{}
 	for i := range v.cfg.Routes {
 		r := &v.cfg.Routes[i]
 		p := fmt.Sprintf("routes[%d]", i)
@@ -429,14 +336,6 @@ func (v *validator) routes(ups map[string]*Upstream) {
 			v.required(p, "path", `path = "/v1/assets" or "/v1/assets/*"`)
 		} else if msg := routePathProblem(r.Path); msg != "" {
 			v.errf(p+".path", "%q %s", r.Path, msg)
-		} else if pat, err := router.Parse(r.Path); err != nil {
-			v.errf(p+".path", "%q %v", r.Path, err)
-		} else if j, dup := seen[pat.Shape()]; dup && v.cfg.Routes[j].Path == r.Path {
-			v.errf(p+".path", "%q is already the path of routes[%d]; each path may appear once", r.Path, j)
-		} else if dup {
-			v.errf(p+".path", "%q matches the same requests as %q (routes[%d]); each path may appear once", r.Path, v.cfg.Routes[j].Path, j)
-		} else {
-			seen[pat.Shape()] = i
 		}
 		if len(r.Methods) == 0 && !r.Gone && !r.Teapot {
 			v.required(p, "methods", `methods = ["GET", "POST"]`)
@@ -463,14 +362,6 @@ func (v *validator) routes(ups map[string]*Upstream) {
 		if len(r.Scopes) > 0 && !r.Auth {
 			v.errf(p+".scopes", "scopes need auth = true on the route")
 		}
-		for _, sc := range r.Scopes {
-			if !auth.ValidScope(sc) {
-				v.errf(p+".scopes", "%q is not a scope (RFC 6749 §3.3: printable ASCII without spaces, quotes or backslashes)", sc)
-			}
-		}
-		if len(r.RateLimits) > limiter.MaxRoutePolicies {
-			v.errf(p+".rate_limits", "lists %d policies; a route may have at most %d", len(r.RateLimits), limiter.MaxRoutePolicies)
-		}
 		for _, name := range r.RateLimits {
 			if _, ok := v.cfg.RateLimits[name]; !ok {
 				v.errf(p+".rate_limits", "%q is not a [rate_limits.*] policy%s", name, nameHint(name, policyNames(v.cfg)))
@@ -478,17 +369,6 @@ func (v *validator) routes(ups map[string]*Upstream) {
 		}
 		if r.RequireIdempotencyKey && !r.Idempotency {
 			v.errf(p+".require_idempotency_key", "needs idempotency = true on the route")
-		}
-		if r.BodySchema != "" {
-			path := r.BodySchema
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(v.cfg.Dir, r.BodySchema)
-			}
-			sch, err := schema.Compile(path)
-			if err != nil {
-				v.errf(p+".body_schema", "%v", err)
-			}
-			r.Schema = sch
 		}
 		if len(r.Produces) == 0 {
 			v.errf(p+".produces", "must list at least one media type, e.g. [\"application/json\"]")
@@ -506,6 +386,8 @@ func (v *validator) routes(ups map[string]*Upstream) {
 	}
 }
 
+// routeDates checks deprecation, sunset and sunset_link; the proxy reads
+// the times when it builds the route.
 func (v *validator) routeDates(p string, r *Route) {
 	parse := func(key, s string) time.Time {
 		if s == "" {
@@ -517,9 +399,8 @@ func (v *validator) routeDates(p string, r *Route) {
 		}
 		return t
 	}
-	r.DeprecationAt = parse("deprecation", r.Deprecation)
-	r.SunsetAt = parse("sunset", r.Sunset)
-	if !r.SunsetAt.IsZero() && !r.DeprecationAt.IsZero() && r.SunsetAt.Before(r.DeprecationAt) {
+	dep, sunset := parse("deprecation", r.Deprecation), parse("sunset", r.Sunset)
+	if !sunset.IsZero() && !dep.IsZero() && sunset.Before(dep) {
 		v.errf(p+".sunset", "is before deprecation; a route cannot be removed before it is deprecated")
 	}
 	if r.SunsetLink != "" {

@@ -90,6 +90,51 @@ func TestValidateCommand(t *testing.T) {
 			}
 		}
 	})
+	t.Run("config errors and every part's build errors at once, in file order, as the start reports them", func(t *testing.T) {
+		write("bad-schema.json", `{"type": "object", "properties": {`)
+		write("not-a-ca.pem", "not a certificate\n")
+		p := write("parts.toml", `[server]
+read_timeout = 10
+
+[rate_limits.per_ip]
+key = "ip"
+rate = 5
+burst = 0
+
+[[upstreams]]
+name = "api"
+targets = ["http://127.0.0.1:9"]
+tls_ca = "not-a-ca.pem"
+
+[[routes]]
+path = "/a"
+methods = ["POST"]
+upstream = "api"
+rate_limits = ["per_ip"]
+body_schema = "bad-schema.json"
+`)
+		want := []string{
+			":2:16: server.read_timeout: durations are strings with a unit, not the integer 10; write \"10s\"",
+			":7:1: rate_limits.per_ip.burst: rate limit \"per_ip\": burst = 0",
+			":12:1: upstreams[0].tls_ca:",
+			":19:1: routes[0].body_schema:",
+		}
+		for _, cmd := range []string{"validate", "run"} {
+			out, code := runCLI(t, "", cmd, "-config", p)
+			if code == 0 {
+				t.Fatalf("%s: exit 0: %s", cmd, out)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != len(want) {
+				t.Fatalf("%s: %d lines, want %d:\n%s", cmd, len(lines), len(want), out)
+			}
+			for i, w := range want {
+				if !strings.HasPrefix(lines[i], p+w) {
+					t.Errorf("%s: line %d = %q, want prefix %q", cmd, i, lines[i], p+w)
+				}
+			}
+		}
+	})
 	t.Run("a config without routes warns", func(t *testing.T) {
 		for _, body := range []string{"", "[server]\nlisten = \"127.0.0.1:8080\"\n"} {
 			p := write("noroutes.toml", body)

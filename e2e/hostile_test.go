@@ -71,7 +71,8 @@ func TestHostileForwardingFields(t *testing.T) {
 	t.Run("a trusted proxy's Forwarded and chain are kept", func(t *testing.T) {
 		cfg := strings.Replace(baseConfig(up.addr, ""), `listen = "127.0.0.1:0"`, "listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.0/8\"]", 1)
 		g := startGateway(t, cfg)
-		out := g.raw(t, "GET /v1/assets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.1\r\nX-Real-IP: 6.6.6.6\r\nForwarded: for=203.0.113.9\r\n\r\n")
+		out := g.raw(t, "GET /v1/assets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.1\r\nX-Real-IP: 6.6.6.6\r\nForwarded: for=203.0.113.9\r\n"+
+			"X-Forwarded-Proto: https\r\nX-Forwarded-Host: public.example\r\n\r\n")
 		if rawStatus(out) != "200" {
 			t.Fatalf("status %s\n%s", rawStatus(out), out)
 		}
@@ -84,6 +85,12 @@ func TestHostileForwardingFields(t *testing.T) {
 		}
 		if v := req.Header.Values("Forwarded"); len(v) != 1 || v[0] != "for=203.0.113.9" {
 			t.Fatalf("Forwarded = %q", v)
+		}
+		if v := req.Header.Values("X-Forwarded-Proto"); len(v) != 1 || v[0] != "https" {
+			t.Fatalf("X-Forwarded-Proto = %q, want the trusted proxy's", v)
+		}
+		if v := req.Header.Values("X-Forwarded-Host"); len(v) != 1 || v[0] != "public.example" {
+			t.Fatalf("X-Forwarded-Host = %q, want the trusted proxy's", v)
 		}
 	})
 }
@@ -98,6 +105,13 @@ func TestHostileConnectionOptions(t *testing.T) {
 		{"Content-Type", "Content-Type: application/json\r\n"},
 		{"X-Forwarded-For", "X-Forwarded-For: 1.2.3.4\r\n"},
 		{"x-request-id", "X-Request-Id: abc\r\n"},
+		{"Host", ""},
+		{"Content-Length", ""},
+		{"Accept", "Accept: application/json\r\n"},
+		{"Forwarded", "Forwarded: for=1.2.3.4\r\n"},
+		{"X-Real-IP", "X-Real-IP: 1.2.3.4\r\n"},
+		{"X-Forwarded-Proto", "X-Forwarded-Proto: https\r\n"},
+		{"X-Forwarded-Host", "X-Forwarded-Host: evil.example\r\n"},
 	}
 	for _, tc := range judged {
 		t.Run("Connection naming "+tc.name+" is 400", func(t *testing.T) {
@@ -116,6 +130,33 @@ func TestHostileConnectionOptions(t *testing.T) {
 		if up.count.Load() != before {
 			t.Fatal("the request reached the upstream")
 		}
+	})
+	t.Run("a field named in Connection is gone before the limits read it", func(t *testing.T) {
+		g := startGateway(t, baseConfig(up.addr, `
+[rate_limits.by_tenant]
+key = "header:X-Tenant"
+rate = 0.01
+burst = 1
+
+[[routes]]
+path = "/v1/tenant"
+methods = ["GET"]
+upstream = "api"
+rate_limits = ["by_tenant"]
+`))
+		// Were X-Tenant read before it is dropped, this request would
+		// spend tenant t1's only token and the next one would be 429.
+		out := g.raw(t, "GET /v1/tenant HTTP/1.1\r\nHost: x\r\nX-Tenant: t1\r\nConnection: X-Tenant, close\r\n\r\n")
+		if rawStatus(out) != "200" {
+			t.Fatalf("status %s\n%s", rawStatus(out), out)
+		}
+		if req, _ := up.lastRequest(); len(req.Header.Values("X-Tenant")) > 0 {
+			t.Fatalf("upstream received X-Tenant: %q", req.Header.Values("X-Tenant"))
+		}
+		if out := g.raw(t, "GET /v1/tenant HTTP/1.1\r\nHost: x\r\nX-Tenant: t1\r\nConnection: close\r\n\r\n"); rawStatus(out) != "200" {
+			t.Fatalf("t1's first counted request: status %s\n%s", rawStatus(out), out)
+		}
+		assertRawProblem(t, g.raw(t, "GET /v1/tenant HTTP/1.1\r\nHost: x\r\nX-Tenant: t1\r\nConnection: close\r\n\r\n"), 429, "rate_limited")
 	})
 	t.Run("24 TE lines do not smuggle an Upgrade", func(t *testing.T) {
 		var b strings.Builder
@@ -172,8 +213,18 @@ func TestHostileLogLeaks(t *testing.T) {
 	assertRawProblem(t, out, 400, "malformed_request")
 	out = g.raw(t, "GET /v1/assets HTTP/1.1\r\nHost: x\r\nX-Org-Token\t: 0rg-s3cr3t\r\n\r\n")
 	assertRawProblem(t, out, 400, "malformed_request")
-	eventually(t, "access log lines", func() bool { return strings.Count(g.out.String(), `"code":"malformed_request"`) >= 2 })
-	if log := g.out.String(); strings.Contains(log, "s3cr3t-t0ken-value") || strings.Contains(log, "0rg-s3cr3t") {
+	out = g.raw(t, "GET /v1/assets HTTP/1.1\r\nHost: x\r\nCookie : session=c00kie-s3cr3t\r\n\r\n")
+	assertRawProblem(t, out, 400, "malformed_request")
+	// Refused after parsing: the key is invalid (a space in it).
+	out = g.raw(t, "POST /v1/assets HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nIdempotency-Key: idem s3cr3t\r\n\r\n{}")
+	assertRawProblem(t, out, 400, "invalid_idempotency_key")
+	// A bare LF after the request line: the line is not quoted either.
+	out = g.raw(t, "GET /v1/assets?token=qu3ry-s3cr3t HTTP/1.1\nHost: x\r\n\r\n")
+	assertRawProblem(t, out, 400, "malformed_request")
+	eventually(t, "access log lines", func() bool {
+		return strings.Count(g.out.String(), `"code":"malformed_request"`) >= 4 && strings.Contains(g.out.String(), `"code":"invalid_idempotency_key"`)
+	})
+	if log := g.out.String(); strings.Contains(log, "s3cr3t") {
 		t.Fatalf("the log quotes a secret:\n%s", log)
 	}
 }
@@ -195,21 +246,47 @@ func TestEveryChallengeAndRetryAfter(t *testing.T) {
 		case "/v1/assets/429-own":
 			w.Header().Set("Retry-After", "42")
 			w.WriteHeader(429)
+		case "/v1/assets/503":
+			w.WriteHeader(503)
+		case "/v1/assets/503-own":
+			w.Header().Set("Retry-After", "17")
+			w.WriteHeader(503)
+		case "/v1/assets/408":
+			w.WriteHeader(408)
+		case "/v1/assets/407":
+			w.WriteHeader(407)
+		case "/v1/assets/407-own":
+			w.Header().Set("Proxy-Authenticate", `Basic realm="proxy"`)
+			w.WriteHeader(407)
 		}
 		_, _ = w.Write([]byte(`{"error":"upstream says no"}`))
 	})
 	g := startGateway(t, baseConfig(up.addr, "[auth]\nrealm = \"cobalt api\"\n"))
-	cases := []struct{ path, header, want string }{
-		{"/v1/assets/401", "WWW-Authenticate", `Bearer realm="cobalt api"`},
-		{"/v1/assets/401-own", "WWW-Authenticate", `Basic realm="upstream"`},
-		{"/v1/assets/429", "Retry-After", "1"},
-		{"/v1/assets/429-own", "Retry-After", "42"},
+	// 401 and 429 keep the upstream's JSON body; 503, 408 (→ 503) and
+	// 407 (→ 401) get the contract body (a 5xx or mapped body never
+	// passes).
+	cases := []struct {
+		path, header, want, status string
+		kept                       bool
+	}{
+		{"/v1/assets/401", "WWW-Authenticate", `Bearer realm="cobalt api"`, "401", true},
+		{"/v1/assets/401-own", "WWW-Authenticate", `Basic realm="upstream"`, "401", true},
+		{"/v1/assets/429", "Retry-After", "1", "429", true},
+		{"/v1/assets/429-own", "Retry-After", "42", "429", true},
+		{"/v1/assets/503", "Retry-After", "1", "503", false},
+		{"/v1/assets/503-own", "Retry-After", "17", "503", false},
+		{"/v1/assets/408", "Retry-After", "1", "503", false},
+		{"/v1/assets/407", "WWW-Authenticate", `Bearer realm="cobalt api"`, "401", false},
+		{"/v1/assets/407-own", "WWW-Authenticate", `Basic realm="proxy"`, "401", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
 			out := g.raw(t, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-			if !strings.Contains(rawBody(out), "upstream says no") {
-				t.Fatalf("the upstream's JSON body was not kept:\n%s", out)
+			if rawStatus(out) != tc.status {
+				t.Fatalf("status %s, want %s:\n%s", rawStatus(out), tc.status, out)
+			}
+			if kept := strings.Contains(rawBody(out), "upstream says no"); kept != tc.kept {
+				t.Fatalf("the upstream's JSON body kept = %v, want %v:\n%s", kept, tc.kept, out)
 			}
 			if !strings.Contains(out, http.CanonicalHeaderKey(tc.header)+": "+tc.want+"\n") {
 				t.Fatalf("want %s: %s in\n%s", tc.header, tc.want, out)

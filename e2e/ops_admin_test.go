@@ -154,34 +154,54 @@ upstream = "dead"
 	}
 }
 
+// TestOpsConfigRedactsSecrets: /config on the admin listener shows the
+// running config without its secrets: the Redis password (here from the
+// environment), token digests and X-Org-Token values (auth.tokens[].orgs);
+// everything else, ids and scopes of the tokens included, is shown.
 func TestOpsConfigRedactsSecrets(t *testing.T) {
 	up := newUpstream(t, echo)
 	const password = "pa55-from-the-environment"
 	const digest = "cafa8b67af892c597ba51e097b00a8dcb7bac09a3ac2403b5a8a700bb4c37b3a"
+	const digest2 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	orgs := []string{"org-s3cr3t-alpha", "org-s3cr3t-beta"}
 	cfg := opsConfig(up.addr, "", `
 [store]
 redis_password = "${COBALTGW_E2E_REDIS_PASSWORD}"
 
 [auth]
+realm = "ops realm"
 [[auth.tokens]]
 id = "writer"
 sha256 = "`+digest+`"
 scopes = ["assets:write"]
+orgs = ["`+orgs[0]+`", "`+orgs[1]+`"]
+[[auth.tokens]]
+id = "reader"
+sha256 = "`+digest2+`"
+scopes = ["assets:read"]
 `)
 	g := startGatewayFile(t, writeConfig(t, cfg), "COBALTGW_E2E_REDIS_PASSWORD="+password)
 	resp, body := g.admin(t, "/config")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/toml" {
 		t.Fatalf("/config: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for _, secret := range []string{password, digest, digest[:16], "demo-writer-token"} {
+	for _, secret := range []string{password, digest, digest[:16], digest2, digest2[:16], "demo-writer-token", orgs[0], orgs[1], "s3cr3t"} {
 		if strings.Contains(body, secret) {
 			t.Fatalf("/config shows %q:\n%s", secret, body)
 		}
 	}
-	for _, want := range []string{"redis_password = '<redacted>'", "sha256 = '<redacted>'", "id = 'writer'", "path = '/v1/assets'"} {
+	for _, want := range []string{
+		"redis_password = '<redacted>'", "sha256 = '<redacted>'", "orgs = ['<redacted>']",
+		"id = 'writer'", "id = 'reader'", "'assets:write'", "'assets:read'", "realm = 'ops realm'",
+		"path = '/v1/assets'", "path = '/v1/assets/*'", "name = 'api'", up.addr, "listen = '127.0.0.1:0'",
+	} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("/config lacks %q:\n%s", want, body)
 		}
+	}
+	// The token with orgs shows one redacted item; the one without, none.
+	if strings.Count(body, "orgs = ['<redacted>']") != 1 || !strings.Contains(body, "orgs = []") {
+		t.Fatalf("/config orgs, want one redacted list and one empty:\n%s", body)
 	}
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -123,7 +124,8 @@ func TestOpsWatchPicksUpFileChange(t *testing.T) {
 
 // TestOpsReloadsUnderLoadDropNothing: 8 clients send requests without
 // pause while the config is reloaded 5 times, adding and removing a route
-// each time; every request to the stable route gets 200.
+// and changing idle_timeout each time; every request to the stable route
+// gets 200.
 func TestOpsReloadsUnderLoadDropNothing(t *testing.T) {
 	up := newUpstream(t, echo)
 	g := startGatewayFile(t, writeConfig(t, opsConfig(up.addr, "", "")))
@@ -169,7 +171,9 @@ func TestOpsReloadsUnderLoadDropNothing(t *testing.T) {
 		if i%2 == 0 {
 			extra = extraRoute
 		}
-		replaceFile(t, g.cfgPath, opsConfig(up.addr, "", extra))
+		// A new idle_timeout each time: new connections go to a new
+		// fasthttp server and the old one drains its keep-alive ones.
+		replaceFile(t, g.cfgPath, opsConfig(up.addr, fmt.Sprintf("idle_timeout = \"%ds\"\n", 50+i), extra))
 		g.signal(syscall.SIGHUP)
 	}
 	time.Sleep(300 * time.Millisecond)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,6 +35,11 @@ func TestReloadAllOrNothing(t *testing.T) {
 	eventually(t, "the refusal to be logged", func() bool { return strings.Contains(g.out.String(), "reload refused") })
 	if !strings.Contains(g.out.String(), "broken.key") {
 		t.Fatalf("the refusal does not name the key file:\n%s", g.out.String())
+	}
+	// The compile step (the prepare of the reload) refused it, at the key
+	// in the file, before anything was applied.
+	if !regexp.MustCompile(regexp.QuoteMeta(g.cfgPath) + `:\d+:\d+: server\.tls_cert: `).MatchString(g.out.String()) {
+		t.Fatalf("the refusal does not point at server.tls_cert as file:line:col:\n%s", g.out.String())
 	}
 	r, body := get(t, client, "https://"+g.addr+"/v1/extra")
 	if r.StatusCode != 404 || !strings.Contains(string(body), "route_not_found") {

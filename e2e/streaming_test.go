@@ -271,9 +271,16 @@ func TestStreamingBodyLimits(t *testing.T) {
 func TestLingeringClose(t *testing.T) {
 	up := newUpstream(t, echo)
 	g := startGateway(t, baseConfig(up.addr, streamRoutes))
-	for _, tc := range []struct{ name, head string }{
-		{"Content-Length", "PUT /v1/small/f HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n"},
-		{"chunked", "PUT /v1/small/f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"},
+	for _, tc := range []struct {
+		name, head string
+		status     int
+		code       string
+	}{
+		{"Content-Length", "PUT /v1/small/f HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n", 400, "body_too_large"},
+		{"chunked", "PUT /v1/small/f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "body_too_large"},
+		// Every early answer lingers, not only body_too_large.
+		{"404 before the body", "PUT /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n", 404, "route_not_found"},
+		{"405 before a chunked body", "PATCH /v1/small/f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 405, "method_not_allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", g.addr)
@@ -302,7 +309,7 @@ func TestLingeringClose(t *testing.T) {
 				t.Fatalf("reading the answer: %v", err)
 			}
 			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != 400 || !strings.Contains(string(b), `"body_too_large"`) {
+			if resp.StatusCode != tc.status || !strings.Contains(string(b), `"`+tc.code+`"`) {
 				t.Fatalf("got %d %s", resp.StatusCode, b)
 			}
 		})

@@ -5,13 +5,15 @@
 // refers to (TLS files, JSON Schemas) changes, and drains on SIGTERM or
 // SIGINT.
 //
-// Reload: the new file is read and validated first; a bad one leaves the
+// Reload: the new file is read, decoded and compiled first (the compile
+// step of `cobaltgw validate`, proxy.Compile); a bad one leaves the
 // running config untouched, is logged with its file:line:col errors and
 // counted (cobaltgw_config_reloads_total{result="error"}). A good one is
 // swapped in atomically; requests in flight finish on the config they
-// began with (proxy.Gateway.Reload). Settings of the listeners themselves
-// (addresses, timeouts, sizes, log format) take effect at the next start,
-// and a reload that changes them says so in a warning.
+// began with (proxy.Gateway.Reload), and the [log] format and level apply
+// to the next line. The listen addresses and the store's backend,
+// addresses and memory budget take effect at the next start; a reload that
+// changes them says so in one warning.
 //
 // Drain: readiness turns 503 at once, the client listener closes, requests
 // in flight get until shutdown_grace to finish (their responses carry
@@ -36,10 +38,8 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/admin"
 	"github.com/cobaltgw/cobaltgw/config"
-	"github.com/cobaltgw/cobaltgw/internal/buildinfo"
 	"github.com/cobaltgw/cobaltgw/metrics"
 	"github.com/cobaltgw/cobaltgw/proxy"
-	"github.com/cobaltgw/cobaltgw/tracing"
 )
 
 // pollInterval is how often the config file is checked when watch = true.
@@ -73,20 +73,13 @@ func run(cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal) error {
 		log.Warn("config", "warning", w)
 	}
 	gw, err := proxy.New(cfg, log)
+	var list *config.ErrorList
+	if errors.As(err, &list) {
+		return err // file:line:col, one per line, as validate prints them
+	}
 	if err != nil {
 		return fmt.Errorf("building gateway: %w", err)
 	}
-	tr, err := tracing.New(tracing.Config{Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName, Version: buildinfo.Version()})
-	if err != nil {
-		return fmt.Errorf("tracing: %w", err)
-	}
-	gw.SetTracer(tr)
-	defer func() {
-		// Spans still queued get a moment to reach the collector.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = tr.Shutdown(ctx)
-	}()
 	p := &process{log: log, gw: gw, path: cfg.Path, watch: newFileWatch(cfg.Path), deps: depWatch{settle: 100 * time.Millisecond}}
 
 	adminErr := make(chan error, 1)
@@ -136,7 +129,7 @@ func run(cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal) error {
 			if cur := gw.Config(); cur.Server.Watch {
 				if data, ok := p.watch.changed(); ok {
 					p.reload("file change", data)
-				} else if f := p.deps.changed(depFiles(cur)); f != "" {
+				} else if f := p.deps.changed(depFiles(cur, gw.OpenAPIFiles()...)); f != "" {
 					p.reloadFile("change of " + f)
 				}
 			}

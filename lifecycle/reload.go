@@ -27,18 +27,23 @@ func (p *process) reloadFile(trigger string) {
 	p.reload(trigger, data)
 }
 
-// reload validates data and, if it is good, swaps it in.
+// reload decodes data, and the gateway compiles it (reporting config's
+// errors and every part's at once) and, if it is good, swaps it in.
 func (p *process) reload(trigger string, data []byte) {
-	next, err := config.Parse(data, p.path)
+	next, err := config.Decode(data, p.path)
 	if err != nil {
 		p.refused(trigger, err)
 		return
 	}
 	prev := p.gw.Config()
+	start := time.Now()
 	if err := p.gw.Reload(next); err != nil {
 		p.refused(trigger, err)
 		return
 	}
+	// The lines below are already in the new format, at the new level.
+	applyLog(p.log, next)
+	p.log.Debug("reload prepared and committed", "trigger", trigger, "duration_ms", float64(time.Since(start))/float64(time.Millisecond))
 	for _, w := range next.Warnings {
 		p.log.Warn("config", "warning", w)
 	}
@@ -62,12 +67,9 @@ func (p *process) refused(trigger string, err error) {
 
 // restartOnly lists the settings that differ between prev and next but
 // are read only when the process starts (docs/configuration.md, "Reload"):
-// the listeners' addresses, the store's backend, addresses and memory
-// budget, and what fasthttp fixes per listener (its timeouts and sizes),
-// whether the listener speaks TLS at all, the log format and level, and
-// [tracing] (the exporter is built once). The running
-// values stay; everything else, TLS files and redis_timeout included,
-// takes effect.
+// the listeners' addresses (the sockets are open) and the store's
+// backend, addresses and memory budget (the store and its bounded caches
+// are built once). The running values stay; every other key takes effect.
 func restartOnly(prev, next *config.Config) []string {
 	var keys []string
 	check := func(key string, changed bool) {
@@ -75,17 +77,8 @@ func restartOnly(prev, next *config.Config) []string {
 			keys = append(keys, key)
 		}
 	}
-	a, b := &prev.Server, &next.Server
-	check("server.listen", a.Listen != b.Listen)
-	check("server.read_timeout", a.ReadTimeout != b.ReadTimeout)
-	check("server.write_timeout", a.WriteTimeout != b.WriteTimeout)
-	check("server.idle_timeout", a.IdleTimeout != b.IdleTimeout)
-	check("server.max_header_bytes", a.MaxHeaderBytes != b.MaxHeaderBytes)
-	check("server.tls_cert (TLS on or off)", (a.TLSCert == "") != (b.TLSCert == ""))
+	check("server.listen", prev.Server.Listen != next.Server.Listen)
 	check("admin.listen", prev.Admin.Listen != next.Admin.Listen)
-	check("log.format", prev.Log.Format != next.Log.Format)
-	check("log.level", prev.Log.Level != next.Log.Level)
-	check("tracing", prev.Tracing != next.Tracing)
 	check("store.backend", prev.Store.Backend != next.Store.Backend)
 	check("store.redis_addrs", prev.Store.Backend == config.BackendRedis && !slices.Equal(prev.Store.RedisAddrs, next.Store.RedisAddrs))
 	check("store.memory_budget", prev.Store.MemoryBudget != next.Store.MemoryBudget)

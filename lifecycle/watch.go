@@ -130,9 +130,10 @@ func (d *depWatch) changed(paths []string) string {
 	return first
 }
 
-// depFiles lists the files cfg refers to; relative names are resolved
-// against the config's folder as validation does.
-func depFiles(cfg *config.Config) []string {
+// depFiles lists the files cfg refers to, and extra (the OpenAPI
+// documents the running config was built from); relative names are
+// resolved against the config's folder as validation does.
+func depFiles(cfg *config.Config, extra ...string) []string {
 	var out []string
 	add := func(p string) {
 		if p == "" {
@@ -156,10 +157,8 @@ func depFiles(cfg *config.Config) []string {
 	for i := range cfg.Routes {
 		add(cfg.Routes[i].BodySchema)
 	}
-	for i := range cfg.OpenAPI {
-		for _, f := range cfg.OpenAPI[i].Files {
-			add(f)
-		}
+	for _, f := range extra {
+		add(f)
 	}
 	return out
 }

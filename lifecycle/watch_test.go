@@ -77,8 +77,18 @@ func TestRestartOnlySettingsAreNamed(t *testing.T) {
 	}{
 		{"routes and limits apply live", func(c *config.Config) { c.Server.MaxConcurrent = 5; c.Server.ShutdownGrace = 1 }, nil},
 		{"listen address", func(c *config.Config) { c.Server.Listen = "0.0.0.0:8080" }, []string{"server.listen"}},
-		{"timeouts and sizes", func(c *config.Config) { c.Server.ReadTimeout = 1 }, []string{"server.read_timeout"}},
-		{"admin listener and log format", func(c *config.Config) { c.Admin.Listen = ""; c.Log.Format = "text" }, []string{"admin.listen", "log.format"}},
+		{"listener settings, TLS, log and tracing apply live", func(c *config.Config) {
+			c.Server.ReadTimeout, c.Server.WriteTimeout, c.Server.IdleTimeout, c.Server.MaxHeaderBytes = 1, 1, 1, 1
+			c.Server.TLSCert, c.Server.TLSKey = "a.pem", "a.key"
+			c.Log.Format, c.Log.Level = config.LogText, config.LevelDebug
+			c.Tracing.Endpoint = "http://127.0.0.1:4318/v1/traces"
+			c.Store.RedisTimeout = 1
+		}, nil},
+		{"admin listener and store", func(c *config.Config) {
+			c.Admin.Listen = ""
+			c.Store.Backend, c.Store.MemoryBudget = config.BackendRedis, 1
+			c.Log.Format = config.LogText
+		}, []string{"admin.listen", "store.backend", "store.memory_budget"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

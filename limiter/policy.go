@@ -100,8 +100,8 @@ type Policy struct {
 	st atomic.Pointer[policyState] // set by Limiter.Update or on first use
 }
 
-// Validate checks the policy the way config validation must, so the lead's
-// config errors and this package agree.
+// Validate checks the policy as Build does when a config is compiled, so
+// the config errors and this package agree.
 func (p *Policy) Validate() error {
 	if err := checkName(p.Name); err != nil {
 		return &FieldError{Err: err}
@@ -129,7 +129,7 @@ func (p *Policy) Validate() error {
 
 // FieldError is a policy error tagged with the key of the
 // [rate_limits.NAME] table it is about ("key", "rate", "burst"; "" for
-// the table itself), so the config loader can point at that key.
+// the table itself), so Build can point at that key (rate_limits.NAME.KEY).
 type FieldError struct {
 	Field string
 	Err   error
@@ -140,9 +140,9 @@ func (e *FieldError) Error() string { return e.Err.Error() }
 // Unwrap returns the untagged error.
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// Build turns one [rate_limits.NAME] table into a Policy: the key string
-// parsed, the numbers checked. Errors are *FieldError.
-func Build(name, key string, rate float64, burst int, legacy bool) (*Policy, error) {
+// NewPolicy turns one [rate_limits.NAME] table into a Policy: the key
+// string parsed, the numbers checked. Errors are *FieldError.
+func NewPolicy(name, key string, rate float64, burst int, legacy bool) (*Policy, error) {
 	kind, header, err := ParseKey(key)
 	if err != nil {
 		return nil, &FieldError{"key", err}

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Build tags each error with the key of [rate_limits.NAME] it is about, so
+// NewPolicy tags each error with the key of [rate_limits.NAME] it is about, so
 // the config loader points at that key without reading the message.
 func TestBuildTagsFields(t *testing.T) {
 	cases := []struct {
@@ -24,14 +24,14 @@ func TestBuildTagsFields(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Build("p", tc.key, tc.rate, tc.burst, false)
+			_, err := NewPolicy("p", tc.key, tc.rate, tc.burst, false)
 			var fe *FieldError
 			if !errors.As(err, &fe) || fe.Field != tc.field {
 				t.Fatalf("error %v, want a FieldError on %q", err, tc.field)
 			}
 		})
 	}
-	if p, err := Build("p", "header:X-Api-Key", 2.5, 5, true); err != nil || p.Header != "X-Api-Key" || !p.Legacy {
+	if p, err := NewPolicy("p", "header:X-Api-Key", 2.5, 5, true); err != nil || p.Header != "X-Api-Key" || !p.Legacy {
 		t.Fatalf("%+v %v", p, err)
 	}
 }

@@ -3,7 +3,7 @@ package proxy
 import (
 	"bufio"
 	"crypto/tls"
-	"fmt"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -26,15 +26,17 @@ import (
 // closed. The caps are read from the running config at every accept, so a
 // reload changes them at once; connections already open are never cut.
 
-// ValidateConnLimits checks [server] max_conns and max_conns_per_ip.
+// ValidateConnLimits checks [server] max_conns and max_conns_per_ip; each
+// error is a *config.FieldError on its key.
 func ValidateConnLimits(s *config.Server) error {
-	switch {
-	case s.MaxConns < 1:
-		return fmt.Errorf("server.max_conns = %d: must be at least 1 (default 10000)", s.MaxConns)
-	case s.MaxConnsPerIP < 0:
-		return fmt.Errorf("server.max_conns_per_ip = %d: must not be negative (0 = unlimited)", s.MaxConnsPerIP)
+	var errs []error
+	if s.MaxConns < 1 {
+		errs = append(errs, config.FieldErrorf("server.max_conns", "%d: must be at least 1 (default 10000)", s.MaxConns))
 	}
-	return nil
+	if s.MaxConnsPerIP < 0 {
+		errs = append(errs, config.FieldErrorf("server.max_conns_per_ip", "%d: must not be negative (0 = unlimited)", s.MaxConnsPerIP))
+	}
+	return errors.Join(errs...)
 }
 
 // connRefusalGrace bounds what one refused connection may cost: the time
@@ -92,34 +94,25 @@ func (c *connCounter) release(ip netip.Addr, counted bool) {
 	c.mu.Unlock()
 }
 
-// limitListener applies the caps to the connections it accepts.
-type limitListener struct {
-	net.Listener
-	g *Gateway
-}
-
-func (ln limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := ln.Listener.Accept()
-		if err != nil {
-			return nil, err
+// admit applies the caps to a connection the accept loop (listener.go)
+// accepted: it returns the connection, counted, or false when it is over
+// a cap (it is then answered and closed in the background).
+func (g *Gateway) admit(c net.Conn) (net.Conn, bool) {
+	s := &g.rt.Load().cfg.Server
+	ip := remoteAddr(c)
+	if !g.conns.acquire(ip, s.MaxConns, s.MaxConnsPerIP) {
+		if g.conns.refusing.Add(1) > maxRefusing {
+			g.conns.refusing.Add(-1)
+			_ = c.Close()
+			return nil, false
 		}
-		s := &ln.g.rt.Load().cfg.Server
-		ip := remoteAddr(c)
-		if !ln.g.conns.acquire(ip, s.MaxConns, s.MaxConnsPerIP) {
-			if ln.g.conns.refusing.Add(1) > maxRefusing {
-				ln.g.conns.refusing.Add(-1)
-				_ = c.Close()
-				continue
-			}
-			go func() {
-				defer ln.g.conns.refusing.Add(-1)
-				ln.g.refuseConn(c)
-			}()
-			continue
-		}
-		return counted(c, ln.g, ip, s.MaxConnsPerIP > 0), nil
+		go func() {
+			defer g.conns.refusing.Add(-1)
+			g.refuseConn(c)
+		}()
+		return nil, false
 	}
+	return counted(c, g, ip, s.MaxConnsPerIP > 0), true
 }
 
 func remoteAddr(c net.Conn) netip.Addr {
@@ -158,10 +151,11 @@ type countedConn struct {
 	net.Conn
 	r  *releaser
 	wr waitread.Reader
+	lt lineTracker
 }
 
 // Write sends to the client; the next read (the client's next request on
-// a keep-alive connection) waits for it before its system call
+// a keep-alive connection) yields once before its system call
 // (internal/waitread).
 func (c *countedConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
@@ -169,7 +163,15 @@ func (c *countedConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (c *countedConn) Read(b []byte) (int, error) { return c.wr.Read(c.Conn, b) }
+// Read reads from the connection; the request line tracker (reqline.go)
+// sees every byte fasthttp gets.
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.wr.Read(c.Conn, p)
+	c.lt.observe(p[:n])
+	return n, err
+}
+
+func (c *countedConn) lines() *lineTracker { return &c.lt }
 
 func (c *countedConn) Close() error {
 	c.r.release()
@@ -178,8 +180,18 @@ func (c *countedConn) Close() error {
 
 type countedTLSConn struct {
 	*tls.Conn
-	r *releaser
+	r  *releaser
+	lt lineTracker
 }
+
+// Read reads the decrypted bytes; see countedConn.Read.
+func (c *countedTLSConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.lt.observe(p[:n])
+	return n, err
+}
+
+func (c *countedTLSConn) lines() *lineTracker { return &c.lt }
 
 func (c *countedTLSConn) Close() error {
 	c.r.release()

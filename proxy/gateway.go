@@ -10,13 +10,10 @@
 package proxy
 
 import (
-	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -56,70 +53,16 @@ type runtime struct {
 	maintenanceRetry int
 	challenge        []byte // Bearer realm="…"
 	tokens           *auth.Tokens
-	jwt              *auth.JWT // nil without [[auth.jwt]]
-}
+	issuers          []auth.JWTIssuer // [[auth.jwt]], checked
+	jwt              *auth.JWT        // nil without [[auth.jwt]]; made by start
 
-// compile builds a runtime for cfg. Upstream pools take over the health
-// and ejection state of prev's pools of the same name, so a reload does not
-// put an ejected target back into rotation. On error, the pools built so
-// far are closed (their health checkers stop).
-func compile(cfg *config.Config, prev *runtime, log *slog.Logger, jwtCache *auth.TokenCache) (_ *runtime, err error) {
-	rt := &runtime{cfg: cfg, pools: map[string]*upstream.Pool{}, typeURL: cfg.Errors.TypeBase, trusted: cfg.TrustedProxies,
-		maxBody: int64(cfg.Server.MaxBodyBytes), maxStored: int64(cfg.Idempotency.MaxStoredResponse)}
-	defer func() {
-		if err != nil {
-			rt.close()
-		}
-	}()
-	if err := ValidateConnLimits(&cfg.Server); err != nil {
-		return nil, err
-	}
-	if rt.table, err = contract.NewTable(cfg.ErrorMap); err != nil {
-		return nil, err
-	}
-	if rt.details, err = contract.NewDetails(cfg.Errors.Details); err != nil {
-		return nil, fmt.Errorf("[errors.details]: %w", err)
-	}
-	for _, uc := range cfg.Upstreams {
-		opts := []upstream.Option{upstream.WithLogger(log)}
-		if prev != nil && prev.pools[uc.Name] != nil {
-			opts = append(opts, upstream.WithPrevious(prev.pools[uc.Name]))
-		}
-		p, err := upstream.New(uc, opts...)
-		if err != nil {
-			return nil, err
-		}
-		rt.pools[uc.Name] = p
-	}
-	routes := make([]*route, 0, len(cfg.Routes))
-	for i := range cfg.Routes {
-		r, err := compileRoute(&cfg.Routes[i], rt.pools, cfg.Policies)
-		if err != nil {
-			return nil, err
-		}
-		if r.maxBody == 0 {
-			r.maxBody = int64(cfg.Server.MaxBodyBytes)
-		}
-		rt.maxBody = max(rt.maxBody, r.maxBody)
-		routes = append(routes, r)
-	}
-	if rt.routes, err = newRouteTable(routes); err != nil {
-		return nil, err
-	}
-	rt.idemMode = onReuseMode(cfg.Idempotency.OnReuse)
-	rt.idemMethods = cfg.Idempotency.Methods
-	rt.certRequired = cfg.Server.TLSClientAuth == "required"
-	rt.maintenanceRetry = int(cfg.Server.MaintenanceRetryAfter.D() / time.Second)
-	rt.challenge = auth.AppendChallenge(nil, cfg.Auth.Realm)
-	rt.tokens = cfg.Tokens
-	var prevJWT *auth.JWT
-	if prev != nil {
-		prevJWT = prev.jwt
-	}
-	if rt.jwt, err = auth.NewJWT(config.JWTIssuers(cfg), auth.JWTOptions{Cache: jwtCache, Previous: prevJWT, Log: log}); err != nil {
-		return nil, fmt.Errorf("auth.jwt: %w", err)
-	}
-	return rt, nil
+	// Built by the compile step, applied by the commit (Reload).
+	policies   map[string]*limiter.Policy
+	tlsState   *tlsconf.ServerState // nil without a TLS listener
+	idemConfig idempotency.Config
+	specs      []*routeSpec // the routes as built, for `cobaltgw routes`
+	files      []string     // OpenAPI documents and their $ref files, for the watch
+	warnings   []string     // the parts' warnings (config's are on cfg)
 }
 
 // everySecond admits one event per wall-clock second, to keep a log line
@@ -144,7 +87,7 @@ func (rt *runtime) close() {
 type Gateway struct {
 	rt       atomic.Pointer[runtime]
 	log      *slog.Logger
-	server   *fasthttp.Server
+	lis      listeners // the accept loop, its TLS and fasthttp servers (listener.go)
 	inflight atomic.Int64
 	conns    connCounter // open client connections (max_conns, max_conns_per_ip)
 	now      func() time.Time
@@ -167,13 +110,12 @@ type Gateway struct {
 	memoryBudget config.Size      // store.memory_budget at start
 	jwtCache     *auth.TokenCache // verified JWTs; nil until [[auth.jwt]] is configured
 
-	tls *tlsconf.Server // nil without a TLS listener
-
 	storeErrLog everySecond
 
 	observer      Observer
 	limitObserver LimitObserver
-	tracer        *tracing.Tracer // nil without [tracing] endpoint
+	tracer        atomic.Pointer[tracing.Tracer] // nil without [tracing] endpoint
+	tracing       config.Tracing                 // the running tracer's settings
 
 	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
 	tun          tunnels       // open WebSocket tunnels
@@ -187,29 +129,6 @@ func (rt *runtime) idemMethod(m []byte) bool {
 		}
 	}
 	return false
-}
-
-// idemConfig is [idempotency] with its share of store.memory_budget: half
-// for idempotency records, half for rate-limit buckets.
-// budget is the running store.memory_budget (read at start only).
-func idemConfig(cfg *config.Config, budget config.Size) idempotency.Config {
-	mode := onReuseMode(cfg.Idempotency.OnReuse)
-	return idempotency.Config{
-		TTL:               cfg.Idempotency.TTL.D(),
-		LockTimeout:       cfg.Idempotency.LockTimeout.D(),
-		MaxStoredResponse: int(cfg.Idempotency.MaxStoredResponse),
-		OnReuse:           mode,
-		MemoryBudget:      int64(budget)/2 - jwtShare(cfg, budget),
-		MaxKeysPerClient:  cfg.Idempotency.MaxKeysPerClient,
-	}
-}
-
-// onReuseMode maps the decoded on_reuse enum to the store's mode.
-func onReuseMode(o config.OnReuse) idempotency.Mode {
-	if o == config.OnReuseReplay {
-		return idempotency.ModeReplay
-	}
-	return idempotency.ModeConflict
 }
 
 // jwtShare is the part of store.memory_budget that holds verified JWTs
@@ -237,16 +156,29 @@ func (g *Gateway) tokenCache(cfg *config.Config) (*auth.TokenCache, error) {
 	return c, nil
 }
 
-// New compiles cfg and builds the server (not yet listening).
-func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+// New compiles cfg and builds the server (not yet listening). A config
+// that does not compile is refused with every error (*config.ErrorList).
+func New(cfg *config.Config, log *slog.Logger) (_ *Gateway, err error) {
 	g := &Gateway{log: log, now: time.Now, memoryBudget: cfg.Store.MemoryBudget}
-	cache, err := g.tokenCache(cfg)
+	rt, err := compile(cfg, compileOptions{log: log, budget: cfg.Store.MemoryBudget, redis: cfg.Store.Backend == config.BackendRedis})
 	if err != nil {
 		return nil, err
 	}
-	rt, err := compile(cfg, nil, log, cache)
+	cache, err := g.tokenCache(cfg)
 	if err != nil {
+		rt.close()
 		return nil, err
+	}
+	if err := rt.start(nil, log, cache); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			rt.close()
+		}
+	}()
+	for _, w := range rt.warnings {
+		log.Warn("config", "warning", w)
 	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -256,43 +188,23 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if g.lim, err = limiter.New(int64(cfg.Store.MemoryBudget) / 2); err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
-	if err := g.lim.Update(g.now(), policyList(cfg)); err != nil {
+	if err := g.lim.Update(g.now(), policyList(rt.policies)); err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
-	if err := g.openStores(cfg); err != nil {
+	if err := g.openStores(cfg, rt.idemConfig); err != nil {
 		return nil, err
 	}
-	if s := &cfg.Server; s.TLSCert != "" {
-		if g.tls, err = tlsconf.NewServer(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
-			return nil, fmt.Errorf("TLS listener: %w", err)
-		}
+	if rt.tlsState != nil {
+		g.lis.tls.Store(newListenerTLS(tlsconf.NewServerFrom(rt.tlsState)))
 	}
+	tr, err := newTracer(cfg.Tracing)
+	if err != nil {
+		return nil, err
+	}
+	g.tracer.Store(tr)
+	g.tracing = cfg.Tracing
 	g.rt.Store(rt)
-	s := &cfg.Server
-	g.server = &fasthttp.Server{
-		Handler:      g.handle,
-		ErrorHandler: g.parseError,
-		ReadTimeout:  s.ReadTimeout.D(),
-		WriteTimeout: s.WriteTimeout.D(),
-		IdleTimeout:  s.IdleTimeout.D(),
-		// The whole request head must fit the read buffer; a larger one is
-		// fasthttp's ErrSmallBuffer, answered 400 header_too_large.
-		ReadBufferSize: int(s.MaxHeaderBytes),
-		// max_conns is enforced by limitListener (conns.go) with a contract
-		// answer; fasthttp's own cap only needs to stay out of its way.
-		Concurrency: max(fasthttp.DefaultConcurrency, s.MaxConns),
-		// Every body streams (README "Streaming"): the handler decides
-		// how much of it to hold, and enforces each route's
-		// max_body_bytes (body.go).
-		StreamRequestBody:            true,
-		MaxRequestBodySize:           int(s.MaxBodyBytes),
-		NoDefaultServerHeader:        true,
-		NoDefaultContentType:         true,
-		DisablePreParseMultipartForm: true,
-		CloseOnShutdown:              true,
-		SecureErrorLogMessage:        true,
-		Logger:                       slogPrinter{log},
-	}
+	g.lis.gen.Store(g.newGeneration(settingsOf(&cfg.Server)))
 	return g, nil
 }
 
@@ -304,62 +216,79 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 // any error the prepared parts are discarded and the running config stays
 // whole. Requests in flight finish on the runtime they started with.
 //
-// The restart-only keys ([server] listen, [admin] listen, [store] backend,
-// redis_addrs, memory_budget, and the listener's own timeouts and sizes)
-// keep their running values; the caller warns about them (RestartOnly).
+// The listener's timeouts and header size apply to connections accepted
+// after the commit (listener.go), as does turning TLS on or off; a changed
+// [tracing] gets a new tracer, used by requests that start after the
+// commit. The restart-only keys ([server] listen, [admin] listen, [store]
+// backend, redis_addrs, memory_budget) keep their running values; the
+// caller warns about them.
 func (g *Gateway) Reload(cfg *config.Config) error {
 	old := g.rt.Load()
-	// Prepare.
-	cache, err := g.tokenCache(cfg)
+	// Prepare: the compile step builds every part (or reports every
+	// error), then the runtime starts its key-set fetches and health
+	// checks, which serve nothing until the swap.
+	rt, err := compile(cfg, compileOptions{log: g.log, prev: old, budget: g.memoryBudget, redis: g.redis != nil})
 	if err != nil {
 		return err
 	}
-	rt, err := compile(cfg, old, g.log, cache)
+	cache, err := g.tokenCache(cfg)
 	if err != nil {
+		rt.close()
+		return err
+	}
+	if err := rt.start(old, g.log, cache); err != nil {
 		return err
 	}
 	fail := func(err error) error {
 		rt.close()
 		return err
 	}
-	var tlsState *tlsconf.ServerState
-	if s := &cfg.Server; g.tls != nil && s.TLSCert != "" {
-		if tlsState, err = tlsconf.LoadServer(s.TLSCert, s.TLSKey, s.TLSClientCA, string(s.TLSClientAuth), time.Now()); err != nil {
-			return fail(fmt.Errorf("TLS listener: %w", err))
-		}
+	// New connections get the new TLS state (listener.go): the running
+	// holder takes the new files in place; TLS turned on gets a new one;
+	// without tls_cert new connections are plain.
+	lisTLS := g.lis.tls.Load()
+	switch {
+	case rt.tlsState == nil:
+		lisTLS = nil
+	case lisTLS == nil:
+		lisTLS = newListenerTLS(tlsconf.NewServerFrom(rt.tlsState))
 	}
-	idc := idemConfig(cfg, g.memoryBudget)
-	if g.idemRed != nil {
-		idc.MemoryBudget = 1 // not used by the Redis store
+	var gen *generation
+	if set := settingsOf(&cfg.Server); set != g.lis.gen.Load().settings {
+		gen = g.newGeneration(set)
 	}
-	if err := idc.Validate(); err != nil {
-		return fail(fmt.Errorf("idempotency store: %w", err))
-	}
-	policies := policyList(cfg)
-	if err := limiter.CheckPolicies(policies); err != nil {
-		return fail(fmt.Errorf("rate limiter: %w", err))
-	}
-	onStoreErr := string(cfg.Store.RateLimitOnStoreError)
-	redisTimeout := cfg.Store.RedisTimeout.D()
-	if g.redis != nil {
-		if err := limiter.CheckRedisSettings(onStoreErr, redisTimeout); err != nil {
-			return fail(fmt.Errorf("rate limiter: %w", err))
+	// The tracer is built last: nothing after it can fail, so it never
+	// needs to be shut down unused.
+	tracer, newTracing := g.tracer.Load(), cfg.Tracing != g.tracing
+	if newTracing {
+		if tracer, err = newTracer(cfg.Tracing); err != nil {
+			return fail(err)
 		}
 	}
 
-	// Commit: every step below was checked above.
-	g.commit("idempotency store", g.reconfigureIdem(idc))
+	// Commit: every step below was checked by the compile step.
+	g.commit("idempotency store", g.reconfigureIdem(rt.idemConfig))
 	if g.redis != nil {
+		onStoreErr, redisTimeout := string(cfg.Store.RateLimitOnStoreError), cfg.Store.RedisTimeout.D()
 		g.redisTimeout.Store(int64(redisTimeout))
 		g.commit("rate limiter", g.lim.UseRedis(g.limRedis, onStoreErr, redisTimeout))
 	}
 	// Policies whose numbers changed keep their buckets (no fresh burst).
-	g.commit("rate limiter", g.lim.Update(g.now(), policies))
-	if tlsState != nil {
-		// New connections get the new certificate; open ones keep theirs.
-		g.tls.Apply(tlsState)
+	g.commit("rate limiter", g.lim.Update(g.now(), policyList(rt.policies)))
+	if lisTLS != nil && rt.tlsState != nil {
+		lisTLS.srv.Apply(rt.tlsState)
 	}
+	g.lis.tls.Store(lisTLS)
 	g.rt.Store(rt)
+	for _, w := range rt.warnings {
+		g.log.Warn("config", "warning", w)
+	}
+	if gen != nil {
+		g.useGeneration(gen)
+	}
+	if newTracing {
+		g.useTracer(tracer, cfg.Tracing)
+	}
 	// Close can wait up to health_timeout for a check in progress; the
 	// old pools keep serving the requests that started on them.
 	go old.close()
@@ -378,36 +307,12 @@ func (g *Gateway) commit(what string, err error) {
 // when it does, or when none is configured), for /readyz.
 func (g *Gateway) AuthReady() error { return g.rt.Load().jwt.Ready() }
 
+// OpenAPIFiles lists the OpenAPI documents the running config imported
+// routes from, and the files their $refs name, for the file watch.
+func (g *Gateway) OpenAPIFiles() []string { return g.rt.Load().files }
+
 // Config returns the running configuration.
 func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
-
-// Serve accepts connections on ln until Shutdown; with tls_cert and
-// tls_key the connections speak TLS (1.2 and 1.3, ALPN http/1.1).
-func (g *Gateway) Serve(ln net.Listener) error {
-	if g.tls != nil {
-		ln = tls.NewListener(ln, g.tls.Config())
-	}
-	return g.server.Serve(limitListener{Listener: ln, g: g})
-}
-
-// Shutdown stops accepting, lets in-flight requests finish until ctx is
-// done, and closes keep-alive connections (with Connection: close on the
-// last response).
-func (g *Gateway) Shutdown(ctx context.Context) error {
-	err := g.server.ShutdownWithContext(ctx)
-	// Hijacked connections are no longer the server's: open WebSocket
-	// tunnels get what is left of the grace, then are closed.
-	g.drainTunnels(ctx)
-	g.rt.Load().close()
-	g.jwtCache.Close()
-	if g.redis != nil {
-		_ = g.redis.Close()
-	}
-	if g.limRedis != nil {
-		g.limRedis.Close()
-	}
-	return err
-}
 
 // Handler exposes the request handler, for in-process tests and benchmarks.
 func (g *Gateway) Handler() fasthttp.RequestHandler { return g.handle }
@@ -436,9 +341,9 @@ func (p slogPrinter) Printf(format string, args ...any) {
 	p.l.Warn(fmt.Sprintf(format, safe...), "component", "fasthttp")
 }
 
-func policyList(cfg *config.Config) []*limiter.Policy {
-	out := make([]*limiter.Policy, 0, len(cfg.Policies))
-	for _, p := range cfg.Policies {
+func policyList(policies map[string]*limiter.Policy) []*limiter.Policy {
+	out := make([]*limiter.Policy, 0, len(policies))
+	for _, p := range policies {
 		out = append(out, p)
 	}
 	return out
@@ -483,7 +388,3 @@ func (g *Gateway) SetObserver(o Observer) {
 	g.observer = o
 	g.limitObserver, _ = o.(LimitObserver)
 }
-
-// SetTracer installs t (nil: no spans; traceparent is still continued);
-// call it before Serve.
-func (g *Gateway) SetTracer(t *tracing.Tracer) { g.tracer = t }

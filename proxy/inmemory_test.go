@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -126,4 +127,35 @@ func TestStagesInProcess(t *testing.T) {
 			t.Fatalf("%d %s", status, body)
 		}
 	})
+}
+
+// A reload whose compile step fails anywhere (here: a body_schema that
+// does not load, next to a new route and a changed policy) changes
+// nothing: the running config and its routes stay, and the error lists
+// the file's places.
+func TestReloadRefusedByCompileChangesNothing(t *testing.T) {
+	doc := inmemDoc + "[rate_limits.a]\nkey = \"ip\"\nrate = 1\nburst = 1\n"
+	g, c, _ := inmemGateway(t, func(up string) string { return strings.ReplaceAll(doc, "UP", up) })
+	before, rtBefore := g.Config(), g.rt.Load()
+	next := strings.ReplaceAll(doc, "UP", before.Upstreams[0].Targets[0])
+	cfg, err := config.Decode([]byte(strings.ReplaceAll(next, "burst = 1", "burst = 0")+
+		"[[routes]]\npath = \"/v1/extra\"\nmethods = [\"GET\"]\nupstream = \"api\"\nbody_schema = \"/nonexistent/s.json\"\n"), "inmem.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = g.Reload(cfg)
+	var l *config.ErrorList
+	if !errors.As(err, &l) || len(l.Errs) != 2 || !strings.Contains(l.Errs[0].Msg, "rate_limits.a.burst") || !strings.Contains(l.Errs[1].Msg, "routes[5].body_schema") {
+		t.Fatalf("reload error %v", err)
+	}
+	if g.Config() != before || g.rt.Load() != rtBefore {
+		t.Fatal("a refused reload changed the running config")
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://gw.test/v1/extra")
+	if err := c.Do(req, resp); err != nil || resp.StatusCode() != 404 {
+		t.Fatalf("the new route serves after a refused reload: %v %d", err, resp.StatusCode())
+	}
 }

@@ -20,7 +20,8 @@ import (
 //     ... with a 400");
 //   - a line that ends in a bare LF (RFC 9112 §2.2 allows a recipient to
 //     accept it; two parsers that disagree on line ends are how requests
-//     are smuggled, so the gateway does not);
+//     are smuggled, so the gateway does not); the request line itself is
+//     not in RawHeaders and is checked by the connection (reqline.go);
 //   - obsolete line folding (RFC 9112 §5.2 lets a server reject it with 400).
 //
 // Connection options (RFC 9110 §7.6.1): every field a Connection header

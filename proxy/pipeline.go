@@ -24,6 +24,8 @@ type request struct {
 	// certSubject describes the verified client certificate, if any.
 	certSubject string
 	certRead    bool
+	// line is what the connection saw of the request line's end (reqline.go).
+	line lineVerdict
 
 	// Rate limiting: who the request is, and the decision of both phases.
 	limChecked  bool
@@ -95,7 +97,7 @@ func (r *request) reqID() []byte { return r.idBuf[:r.idLen] }
 // handle is the fasthttp handler: the stages of README.md's order of
 // checks, then forwarding. The first stage that refuses answers.
 func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
-	r := request{g: g, rt: g.rt.Load(), ctx: ctx, start: g.now()}
+	r := request{g: g, rt: g.rt.Load(), ctx: ctx, start: g.now(), line: takeLine(ctx)}
 	g.inflight.Add(1)
 	defer g.finish(&r)
 	r.setRequestID()
@@ -132,6 +134,11 @@ func (g *Gateway) finish(r *request) {
 	r.settleClaim(upstream.Timeout)
 	r.decorate()
 	respellFieldNames(&r.ctx.Response.Header)
+	if r.line == lineBareLF || r.line == lineUnchecked {
+		// The next request on this connection could not be checked
+		// (reqline.go): it is not read.
+		r.ctx.Response.SetConnectionClose()
+	}
 	if r.bodyUnread() {
 		r.lingerClose()
 	}

@@ -10,7 +10,9 @@ import (
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
 	"github.com/cobaltgw/cobaltgw/limiter"
+	"github.com/cobaltgw/cobaltgw/openapi"
 	"github.com/cobaltgw/cobaltgw/router"
+	"github.com/cobaltgw/cobaltgw/schema"
 	"github.com/cobaltgw/cobaltgw/upstream"
 )
 
@@ -46,11 +48,18 @@ type route struct {
 	maxBody   int64 // max_body_bytes, [server]'s when the route sets none
 	websocket bool
 	wsIdle    time.Duration
+
+	schema       *schema.Schema  // the request body's schema; nil = no body check
+	params       *openapi.Params // declared parameters (imported routes)
+	source       string          // "file#/paths/…" for an imported route
+	bodyRequired bool            // an imported operation requires a body
 }
 
-func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies map[string]*limiter.Policy) (*route, error) {
+func compileRoute(spec *routeSpec, pools map[string]*upstream.Pool, policies map[string]*limiter.Policy) (*route, error) {
+	rc := &spec.cfg
 	r := &route{cfg: rc, name: rc.Path, upstream: pools[rc.Upstream], strip: rc.StripPrefix,
-		maxBody: int64(rc.MaxBodyBytes), websocket: rc.Websocket, wsIdle: rc.WebsocketIdleTimeout.D()}
+		maxBody: int64(rc.MaxBodyBytes), websocket: rc.Websocket, wsIdle: rc.WebsocketIdleTimeout.D(),
+		schema: spec.schema, params: spec.params, source: spec.source, bodyRequired: spec.bodyRequired}
 	if r.websocket && r.wsIdle <= 0 {
 		return nil, fmt.Errorf("route %q: websocket_idle_timeout must be positive, e.g. \"60s\"", rc.Path)
 	}
@@ -98,9 +107,9 @@ func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies ma
 		acc = contract.AppendJSONString(acc, p)
 	}
 	r.acceptable = append(acc, ']')
-	if len(rc.Operations) > 0 {
+	if len(spec.ops) > 0 {
 		r.ops = map[string]*route{}
-		for m, oc := range rc.Operations {
+		for m, oc := range spec.ops {
 			op, err := compileRoute(oc, pools, policies)
 			if err != nil {
 				return nil, err
@@ -109,13 +118,13 @@ func compileRoute(rc *config.Route, pools map[string]*upstream.Pool, policies ma
 			r.ops[m] = op
 		}
 	}
-	if !rc.DeprecationAt.IsZero() {
-		r.deprecateAt = rc.DeprecationAt
-		r.deprecation = []byte("@" + strconv.FormatInt(rc.DeprecationAt.Unix(), 10))
+	if !spec.deprecateAt.IsZero() {
+		r.deprecateAt = spec.deprecateAt
+		r.deprecation = []byte("@" + strconv.FormatInt(spec.deprecateAt.Unix(), 10))
 	}
-	if !rc.SunsetAt.IsZero() {
-		r.sunsetAt = rc.SunsetAt
-		r.sunset = []byte(rc.SunsetAt.UTC().Format(http.TimeFormat))
+	if !spec.sunsetAt.IsZero() {
+		r.sunsetAt = spec.sunsetAt
+		r.sunset = []byte(spec.sunsetAt.UTC().Format(http.TimeFormat))
 		if rc.SunsetLink != "" {
 			r.sunsetLink = []byte("<" + rc.SunsetLink + `>; rel="sunset"`)
 		}

@@ -57,6 +57,10 @@ func saneRequestID(id []byte) bool {
 // and its path must normalize.
 func (r *request) checkMessage() bool {
 	h := &r.ctx.Request.Header
+	if r.line == lineBareLF {
+		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "The request line ends in a bare LF; lines must end in CRLF", 0)
+		return false
+	}
 	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "Only HTTP/1.0 and HTTP/1.1 are supported", 0)
 		return false

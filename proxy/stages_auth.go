@@ -144,7 +144,7 @@ func (r *request) checkAuth() bool {
 // unchecked.
 func (r *request) checkBody() bool {
 	var pv []schema.Violation
-	if ps := r.route.cfg.Params; ps != nil {
+	if ps := r.route.params; ps != nil {
 		var err error
 		// The source holds a copy of the path, never r: a pointer to r in
 		// an interface would move every request's state to the heap.
@@ -155,7 +155,7 @@ func (r *request) checkBody() bool {
 			return false
 		}
 	}
-	s := r.route.cfg.Schema
+	s := r.route.schema
 	if s == nil {
 		return r.paramViolations(pv)
 	}
@@ -165,10 +165,10 @@ func (r *request) checkBody() bool {
 	req := &r.ctx.Request
 	body := req.Body()
 	ct := req.Header.ContentType()
-	if r.route.cfg.Source != "" && len(body) == 0 && len(ct) == 0 {
+	if r.route.source != "" && len(body) == 0 && len(ct) == 0 {
 		// An imported operation: a body the document does not require
 		// may be left out; a required one is a violation (422).
-		if r.route.cfg.BodyRequired {
+		if r.route.bodyRequired {
 			pv = append(pv, schema.Violation{Pointer: "", Message: "the request body is required"})
 		}
 		return r.paramViolations(pv)

@@ -16,12 +16,12 @@ import (
 // bounded memory for one replica, or Redis (standalone with one address,
 // Cluster with several) shared by replicas. The Redis client connects
 // lazily, so the gateway starts, and reports not ready, while Redis is down.
-func (g *Gateway) openStores(cfg *config.Config) error {
+func (g *Gateway) openStores(cfg *config.Config, idc idempotency.Config) error {
 	g.backend = string(cfg.Store.Backend)
 	timeout := cfg.Store.RedisTimeout.D()
 	g.redisTimeout.Store(int64(timeout))
 	if cfg.Store.Backend != "redis" {
-		mem, err := idempotency.NewMemory(idemConfig(cfg, g.memoryBudget))
+		mem, err := idempotency.NewMemory(idc)
 		if err != nil {
 			return fmt.Errorf("idempotency store: %w", err)
 		}
@@ -29,7 +29,7 @@ func (g *Gateway) openStores(cfg *config.Config) error {
 		return nil
 	}
 	g.redis = redis.NewUniversalClient(idempotency.RedisOptions(cfg.Store.RedisAddrs, cfg.Store.RedisPassword, timeout))
-	red, err := idempotency.NewRedis(g.redis, idemConfig(cfg, g.memoryBudget))
+	red, err := idempotency.NewRedis(g.redis, idc)
 	if err != nil {
 		_ = g.redis.Close()
 		return fmt.Errorf("idempotency store: %w", err)

@@ -23,7 +23,9 @@ func (r *request) startTrace() {
 	h := &r.ctx.Request.Header
 	t := &r.trace
 	t.parent, t.hasParent = tracing.FromRequest(h)
-	if !r.g.tracer.Records(t.parent, t.hasParent) { // nil tracer: false
+	// A reload may swap the tracer; a span keeps the one it began on.
+	tr := r.g.tracer.Load()
+	if !tr.Records(t.parent, t.hasParent) { // nil tracer: false
 		t.id, t.hasID = t.parent.TraceID, t.hasParent
 		return
 	}
@@ -31,7 +33,7 @@ func (r *request) startTrace() {
 	if r.ctx.IsTLS() {
 		scheme = "https"
 	}
-	t.span = r.g.tracer.Start(&tracing.Request{
+	t.span = tr.Start(&tracing.Request{
 		Method: string(r.ctx.Method()), Path: string(r.ctx.Path()), Scheme: scheme,
 		Host: string(h.Host()), Client: peerAddr(r.ctx).String(), UserAgent: string(h.UserAgent()),
 		Parent: t.parent, HasParent: t.hasParent, TraceState: string(tracing.TraceState(h)),

@@ -1,9 +1,12 @@
 package tracing
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/cobaltgw/cobaltgw/config"
 )
 
 // CheckEndpoint checks `[tracing] endpoint`: "" (no export) or an
@@ -34,4 +37,16 @@ func CheckServiceName(s string) error {
 		return fmt.Errorf("the service name is empty; write one such as \"cobaltgw\"")
 	}
 	return nil
+}
+
+// FromConfig checks [tracing] and returns it as the Config New takes,
+// with version as service.version. It returns every error, each a
+// *config.FieldError on its key ("tracing.endpoint").
+func FromConfig(c config.Tracing, version string) (Config, error) {
+	errs := []error{
+		config.Field("tracing.endpoint", CheckEndpoint(c.Endpoint)),
+		config.Field("tracing.sample_ratio", CheckSampleRatio(c.SampleRatio)),
+		config.Field("tracing.service_name", CheckServiceName(c.ServiceName)),
+	}
+	return Config{Endpoint: c.Endpoint, SampleRatio: c.SampleRatio, ServiceName: c.ServiceName, Version: version}, errors.Join(errs...)
 }

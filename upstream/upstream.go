@@ -130,9 +130,10 @@ type Pool struct {
 	staleConns    atomic.Uint64 // pooled connections found closed before sending
 	panicRequests atomic.Uint64 // requests balanced in panic mode
 
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	closed sync.Once
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	closed  sync.Once
+	started sync.Once
 }
 
 // Option adjusts New.
@@ -161,6 +162,26 @@ func WithPrevious(prev *Pool) Option { return func(o *options) { o.prev = prev }
 // New builds the pool of an upstream and starts its active health checks
 // when health_path is set; Close stops them. Connections are opened lazily.
 func New(cfg config.Upstream, opts ...Option) (*Pool, error) {
+	p, err := build(cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.Start()
+	return p, nil
+}
+
+// Start begins the active health checks of a pool made by Build (when
+// health_path is set). It is called once, when the pool's config is
+// committed; New calls it itself.
+func (p *Pool) Start() {
+	p.started.Do(func() {
+		if p.cfg.HealthPath != "" {
+			p.startChecks(p.now())
+		}
+	})
+}
+
+func build(cfg config.Upstream, opts ...Option) (*Pool, error) {
 	o := options{log: slog.Default(), now: time.Now}
 	for _, f := range opts {
 		f(&o)
@@ -199,9 +220,6 @@ func New(cfg config.Upstream, opts ...Option) (*Pool, error) {
 	}
 	p.publishLocked(now)
 	p.mu.Unlock()
-	if cfg.HealthPath != "" {
-		p.startChecks(now)
-	}
 	return p, nil
 }
 
@@ -210,21 +228,38 @@ func New(cfg config.Upstream, opts ...Option) (*Pool, error) {
 // New needs. Errors name the key and what to write instead.
 func Validate(cfg config.Upstream) error {
 	var errs []error
-	if len(cfg.Targets) == 0 {
-		errs = append(errs, fmt.Errorf("upstream %q: targets: no targets; list one or more, e.g. [\"http://127.0.0.1:9000\"]", cfg.Name))
+	for _, ke := range check(cfg) {
+		errs = append(errs, fmt.Errorf("upstream %q: %s: %w", cfg.Name, ke.key, ke.err))
 	}
-	if cfg.HealthPath != "" && (cfg.HealthInterval <= 0 || cfg.HealthTimeout <= 0) {
-		errs = append(errs, fmt.Errorf("upstream %q: health_interval and health_timeout must be positive", cfg.Name))
+	return errors.Join(errs...)
+}
+
+// keyError is a problem with one key of an [[upstreams]] entry.
+type keyError struct {
+	key string
+	err error
+}
+
+func check(cfg config.Upstream) []keyError {
+	var errs []keyError
+	if len(cfg.Targets) == 0 {
+		errs = append(errs, keyError{"targets", errors.New("no targets; list one or more, e.g. [\"http://127.0.0.1:9000\"]")})
+	}
+	if cfg.HealthPath != "" && cfg.HealthInterval <= 0 {
+		errs = append(errs, keyError{"health_interval", errors.New("must be positive with health_path set, e.g. \"5s\"")})
+	}
+	if cfg.HealthPath != "" && cfg.HealthTimeout <= 0 {
+		errs = append(errs, keyError{"health_timeout", errors.New("must be positive with health_path set, e.g. \"1s\"")})
 	}
 	switch cfg.EjectOn {
 	case config.EjectOnGatewayErrors, config.EjectOn5xx:
 	default:
-		errs = append(errs, fmt.Errorf("upstream %q: eject_on = %q: write \"gateway_errors\" (connect errors, resets, timeouts, 502, 503, 504) or \"5xx\" (every 5xx)", cfg.Name, cfg.EjectOn))
+		errs = append(errs, keyError{"eject_on", fmt.Errorf("%q: write \"gateway_errors\" (connect errors, resets, timeouts, 502, 503, 504) or \"5xx\" (every 5xx)", cfg.EjectOn)})
 	}
 	if !(cfg.PanicThreshold >= 0 && cfg.PanicThreshold <= 1) { // also NaN
-		errs = append(errs, fmt.Errorf("upstream %q: panic_threshold = %v: write a share from 0 to 1, e.g. 0.5 (0 = never balance over ejected targets)", cfg.Name, cfg.PanicThreshold))
+		errs = append(errs, keyError{"panic_threshold", fmt.Errorf("%v: write a share from 0 to 1, e.g. 0.5 (0 = never balance over ejected targets)", cfg.PanicThreshold)})
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Close stops the active health checks (waiting at most health_timeout
