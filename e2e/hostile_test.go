@@ -131,6 +131,23 @@ func TestHostileConnectionOptions(t *testing.T) {
 			t.Fatal("the request reached the upstream")
 		}
 	})
+	t.Run("Connection naming 32 fields passes, each one removed", func(t *testing.T) {
+		var names, fields strings.Builder
+		for i := 0; i < 31; i++ {
+			fmt.Fprintf(&names, "X-Opt-%d, ", i)
+			fmt.Fprintf(&fields, "X-Opt-%d: v\r\n", i)
+		}
+		out := g.raw(t, "GET /v1/assets HTTP/1.1\r\nHost: x\r\n"+fields.String()+"Connection: "+names.String()+"close\r\n\r\n")
+		if rawStatus(out) != "200" {
+			t.Fatalf("status %s\n%s", rawStatus(out), out)
+		}
+		req, _ := up.lastRequest()
+		for k := range req.Header {
+			if strings.HasPrefix(k, "X-Opt-") {
+				t.Fatalf("upstream received %s", k)
+			}
+		}
+	})
 	t.Run("a field named in Connection is gone before the limits read it", func(t *testing.T) {
 		g := startGateway(t, baseConfig(up.addr, `
 [rate_limits.by_tenant]

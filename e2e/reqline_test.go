@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -26,6 +27,10 @@ func dialSession(t *testing.T, g *gateway) *connSession {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newSession(t, c)
+}
+
+func newSession(t *testing.T, c net.Conn) *connSession {
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	return &connSession{t: t, c: c, br: bufio.NewReader(c)}
@@ -156,4 +161,28 @@ func TestHostileRequestLineBareLF(t *testing.T) {
 			t.Fatalf("upstream body %q", body)
 		}
 	})
+}
+
+// TestHostileRequestLineBareLFOverTLS: the check reads the decrypted bytes
+// of a TLS connection the same way.
+func TestHostileRequestLineBareLFOverTLS(t *testing.T) {
+	ca := newCA(t, "test ca")
+	up := newUpstream(t, echo)
+	g, _ := tlsGateway(t, ca, up.addr, "off", "")
+	c, err := tls.Dial("tcp", g.addr, &tls.Config{RootCAs: ca.pool(), ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSession(t, c)
+	s.send("GET /v1/assets HTTP/1.1\r\nHost: x\r\n\r\n")
+	if st, conn, _ := s.next(); st != 200 || conn == "close" {
+		t.Fatalf("the legit request: %d %q", st, conn)
+	}
+	s.send("GET /v1/assets HTTP/1.1\nHost: x\r\n\r\n")
+	if st, conn, code := s.next(); st != 400 || code != "malformed_request" || conn != "close" {
+		t.Fatalf("the bare-LF request: %d %q %q", st, code, conn)
+	}
+	if n := up.count.Load(); n != 1 {
+		t.Fatalf("the upstream saw %d requests, want 1", n)
+	}
 }

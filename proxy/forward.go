@@ -38,7 +38,9 @@ func (r *request) forward() bool {
 	// An upgrade keeps its Connection and Upgrade fields on a websocket
 	// route; everywhere else they are hop-by-hop and removed.
 	upgrade := r.route.websocket && isWebSocketUpgrade(h)
-	dropConnectionOptions(h, upgrade)
+	if r.hop {
+		dropConnectionOptions(h, upgrade)
+	}
 	h.DelBytes(hdrExpect)
 	r.setForwardingFields()
 	if !r.route.cfg.ForwardAuthorization {

@@ -63,32 +63,37 @@ func (p headProblem) detail() string {
 // may name (README.md: more than 32 is 400).
 const maxConnectionNames = 32
 
-// checkHead validates the raw field lines of a request head (see above).
-// It does not allocate.
-func checkHead(raw []byte) headProblem {
+// checkHead validates the raw field lines of a request head (see above),
+// and reports whether any line is a hop-by-hop field (hopFields, Connection
+// included): without one, dropConnectionOptions has nothing to remove. It
+// does not allocate.
+func checkHead(raw []byte) (p headProblem, hop bool) {
 	names := 0
 	for len(raw) > 0 {
 		i := bytes.IndexByte(raw, '\n')
 		if i < 0 {
 			// fasthttp hands over complete heads; a tail without a line
 			// end is not one.
-			return headBareLF
+			return headBareLF, hop
 		}
 		line := raw[:i]
 		raw = raw[i+1:]
 		if len(line) == 0 || line[len(line)-1] != '\r' {
-			return headBareLF
+			return headBareLF, hop
 		}
 		line = line[:len(line)-1]
 		if len(line) == 0 {
-			return headOK // the empty line that ends the head
+			return headOK, hop // the empty line that ends the head
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return headObsFold
+			return headObsFold, hop
 		}
 		c := bytes.IndexByte(line, ':')
 		if c <= 0 || !httpsyntax.IsToken(line[:c]) {
-			return headBadFieldName
+			return headBadFieldName, hop
+		}
+		if !hop && isHopField(line[:c]) {
+			hop = true
 		}
 		if c == len("connection") && bytes.EqualFold(line[:c], []byte("connection")) {
 			for v := line[c+1:]; len(v) > 0; {
@@ -98,15 +103,15 @@ func checkHead(raw []byte) headProblem {
 					continue
 				}
 				if names++; names > maxConnectionNames {
-					return headConnectionTooMany
+					return headConnectionTooMany, hop
 				}
 				if isJudgedField(tok) {
-					return headConnectionJudged
+					return headConnectionJudged, hop
 				}
 			}
 		}
 	}
-	return headOK
+	return headOK, hop
 }
 
 // nextListItem splits the first item off a comma-separated list (RFC 9110
@@ -148,6 +153,16 @@ var hopFields = [...]string{
 	"Http2-Settings",
 }
 
+// isHopField reports whether name is one of hopFields, in any case.
+func isHopField(name []byte) bool {
+	for _, f := range hopFields {
+		if len(f) == len(name) && bytes.EqualFold(name, []byte(f)) {
+			return true
+		}
+	}
+	return false
+}
+
 // dropConnectionOptions removes from h every field the Connection header
 // names and every hop-by-hop field, except Connection and Upgrade
 // themselves: an upgrade is decided by the route, and forward removes them
@@ -181,6 +196,20 @@ func dropConnectionOptions(h *fasthttp.RequestHeader, keepConnection bool) {
 // response and every field its Connection header names (RFC 9110 §7.6.1),
 // however many.
 func dropResponseHopHeaders(h *fasthttp.ResponseHeader) {
+	// Most responses carry no hop-by-hop field at all (or only
+	// Connection: keep-alive): one pass over the names decides, instead of
+	// a lookup per name in hopFields. Connection: close is visited too, so
+	// the flag it sets is cleared below like the field.
+	hop := false
+	for k := range h.All() {
+		if isHopField(k) {
+			hop = true
+			break
+		}
+	}
+	if !hop {
+		return
+	}
 	var stack [256]byte
 	conn := stack[:0]
 	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {

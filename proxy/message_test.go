@@ -37,10 +37,34 @@ func TestCheckHead(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := checkHead([]byte(tc.raw)); got != tc.want {
+			if got, _ := checkHead([]byte(tc.raw)); got != tc.want {
 				t.Fatalf("checkHead(%q) = %d, want %d", tc.raw, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCheckHeadHop: a head with a hop-by-hop line is flagged, so
+// dropConnectionOptions runs; one without is not, and nothing is removed.
+func TestCheckHeadHop(t *testing.T) {
+	cases := []struct {
+		raw  string
+		want bool
+	}{
+		{"Host: x\r\nX-A: 1\r\n\r\n", false},
+		{"Host: x\r\nX-Te: 1\r\nConnectionX: 1\r\n\r\n", false},
+		{"Host: x\r\nConnection: close\r\n\r\n", true},
+		{"Host: x\r\nte: trailers\r\n\r\n", true},
+		{"Host: x\r\nKEEP-ALIVE: 5\r\n\r\n", true},
+		{"Host: x\r\nProxy-Connection: keep-alive\r\n\r\n", true},
+		{"Host: x\r\nUpgrade: websocket\r\n\r\n", true},
+		{"Host: x\r\nTransfer-Encoding: chunked\r\n\r\n", true},
+		{"Host: x\r\nHTTP2-Settings: AA\r\n\r\n", true},
+	}
+	for _, tc := range cases {
+		if p, hop := checkHead([]byte(tc.raw)); p != headOK || hop != tc.want {
+			t.Errorf("checkHead(%q) = %d, hop %v; want ok, hop %v", tc.raw, p, hop, tc.want)
+		}
 	}
 }
 
@@ -60,7 +84,7 @@ func FuzzCheckHead(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		if checkHead([]byte(raw)) != headOK {
+		if p, _ := checkHead([]byte(raw)); p != headOK {
 			return
 		}
 		for _, line := range strings.Split(raw, "\r\n") {
@@ -139,7 +163,7 @@ func BenchmarkCheckHead(b *testing.B) {
 	raw := []byte("Host: api.example.com\r\nUser-Agent: bench\r\nAccept: application/json\r\nAuthorization: Bearer abc\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n\r\n")
 	b.ReportAllocs()
 	for b.Loop() {
-		if checkHead(raw) != headOK {
+		if p, _ := checkHead(raw); p != headOK {
 			b.Fatal("refused")
 		}
 	}

@@ -40,7 +40,8 @@ func serveStream(stream []byte, chunk, before int) (verdicts []lineVerdict, stri
 		}
 		v := lt.take(len(h.RawHeaders()), h.ContentLength())
 		verdicts = append(verdicts, v)
-		fieldsBad = append(fieldsBad, checkHead(h.RawHeaders()) != headOK)
+		hp, _ := checkHead(h.RawHeaders())
+		fieldsBad = append(fieldsBad, hp != headOK)
 		ok := true
 		for i, c := range stream[pos:headEnd] {
 			if c == '\n' && (i == 0 || stream[pos+i-1] != '\r') {

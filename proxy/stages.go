@@ -69,12 +69,21 @@ func (r *request) checkMessage() bool {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, "The request has both Content-Length and Transfer-Encoding", 0)
 		return false
 	}
-	if p := checkHead(h.RawHeaders()); p != headOK {
+	p, hop := checkHead(h.RawHeaders())
+	if p != headOK {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, p.detail(), 0)
 		return false
 	}
-	// Before any later stage reads a header (see message.go).
-	dropConnectionOptions(h, true)
+	// Before any later stage reads a header (see message.go). A head
+	// without hop-by-hop lines has nothing to remove; fasthttp's
+	// Connection: close flag of an HTTP/1.0 request is still cleared, as
+	// deleting the field would.
+	r.hop = hop
+	if hop {
+		dropConnectionOptions(h, true)
+	} else if h.ConnectionClose() {
+		h.Del(fasthttp.HeaderConnection)
+	}
 	target := h.RequestURI()
 	if len(target) > 0 && target[0] != '/' {
 		rest, ok := absoluteFormPath(target)
