@@ -209,12 +209,15 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Gateway, err error) {
 }
 
 // Reload swaps in a new configuration, all or nothing (docs/configuration.md,
-// "Reload"). First every part that can fail is prepared while the running
+// "Reload"). cfg comes from config.Decode: its own errors are reported
+// with the parts'. First the compile step (compile.go, the same as
+// `cobaltgw validate`) prepares every part that can fail while the running
 // config keeps serving untouched: routes, policies, schemas, upstream pools
 // and their TLS files, token verifiers, the listener's certificate and the
 // store settings. Then one commit applies them; nothing in it can fail. On
 // any error the prepared parts are discarded and the running config stays
-// whole. Requests in flight finish on the runtime they started with.
+// whole; the error is a *config.ErrorList for a file's mistakes. Requests
+// in flight finish on the runtime they started with.
 //
 // The listener's timeouts and header size apply to connections accepted
 // after the commit (listener.go), as does turning TLS on or off; a changed
