@@ -123,9 +123,10 @@ func (t *lineTracker) observe(b []byte) {
 			break
 		}
 	}
-	// lineAfter: a LF right after the request line is an empty field
-	// section ended by a bare LF (RawHeaders is empty then, so checkHead
-	// does not see it).
+	// lineAfter: a LF right after the request line would be an empty
+	// field section ended by a bare LF, which checkHead cannot see
+	// (RawHeaders is empty then). fasthttp refuses that head itself today;
+	// it is checked here so that take never relies on it.
 	t.bad = b[0] == '\n'
 	t.state = lineDone
 }
