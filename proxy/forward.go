@@ -38,9 +38,7 @@ func (r *request) forward() bool {
 	// An upgrade keeps its Connection and Upgrade fields on a websocket
 	// route; everywhere else they are hop-by-hop and removed.
 	upgrade := r.route.websocket && isWebSocketUpgrade(h)
-	if r.hop {
-		dropConnectionOptions(h, upgrade)
-	}
+	dropConnectionOptions(h, upgrade, r.hop)
 	h.DelBytes(hdrExpect)
 	r.setForwardingFields()
 	if !r.route.cfg.ForwardAuthorization {

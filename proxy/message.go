@@ -64,10 +64,10 @@ func (p headProblem) detail() string {
 const maxConnectionNames = 32
 
 // checkHead validates the raw field lines of a request head (see above),
-// and reports whether any line is a hop-by-hop field (hopFields, Connection
-// included): without one, dropConnectionOptions has nothing to remove. It
-// does not allocate.
-func checkHead(raw []byte) (p headProblem, hop bool) {
+// and returns the set of hop-by-hop fields among its lines (hopFields,
+// Connection included), which dropConnectionOptions removes. It does not
+// allocate.
+func checkHead(raw []byte) (p headProblem, hop hopSet) {
 	names := 0
 	for len(raw) > 0 {
 		i := bytes.IndexByte(raw, '\n')
@@ -92,9 +92,7 @@ func checkHead(raw []byte) (p headProblem, hop bool) {
 		if c <= 0 || !httpsyntax.IsToken(line[:c]) {
 			return headBadFieldName, hop
 		}
-		if !hop && isHopField(line[:c]) {
-			hop = true
-		}
+		hop |= hopBit(line[:c])
 		if c == len("connection") && bytes.EqualFold(line[:c], []byte("connection")) {
 			for v := line[c+1:]; len(v) > 0; {
 				var tok []byte
@@ -153,77 +151,96 @@ var hopFields = [...]string{
 	"Http2-Settings",
 }
 
-// isHopField reports whether name is one of hopFields, in any case.
-func isHopField(name []byte) bool {
-	for _, f := range hopFields {
+// hopSet is a set of hopFields, bit i for hopFields[i].
+type hopSet uint16
+
+const (
+	hopConnection hopSet = 1 << 0 // hopFields[0]
+	hopUpgrade    hopSet = 1 << 8 // hopFields[8]
+)
+
+// hopBit is name's bit in a hopSet, in any case; 0 when name is not a
+// hop-by-hop field.
+func hopBit(name []byte) hopSet {
+	for i, f := range hopFields {
 		if len(f) == len(name) && bytes.EqualFold(name, []byte(f)) {
-			return true
+			return 1 << i
 		}
 	}
-	return false
+	return 0
 }
 
 // dropConnectionOptions removes from h every field the Connection header
 // names and every hop-by-hop field, except Connection and Upgrade
-// themselves: an upgrade is decided by the route, and forward removes them
-// where the route does not upgrade. There is no limit on how many names
-// or lines are removed. The Connection value is copied first: deleting a
-// field moves the header's storage under a slice into it.
-func dropConnectionOptions(h *fasthttp.RequestHeader, keepConnection bool) {
-	var stack [256]byte
-	conn := stack[:0]
-	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
-		conn = append(conn, v...)
-		conn = append(conn, ',')
+// themselves when keepConnection: an upgrade is decided by the route, and
+// forward removes them where the route does not upgrade. present is the
+// set of hop-by-hop fields the head has (checkHead): only those are looked
+// up. There is no limit on how many names or lines are removed. The
+// Connection value is copied first: deleting a field moves the header's
+// storage under a slice into it.
+func dropConnectionOptions(h *fasthttp.RequestHeader, keepConnection bool, present hopSet) {
+	if present == 0 {
+		return
 	}
-	for v := conn; len(v) > 0; {
-		var tok []byte
-		tok, v = nextListItem(v)
-		if len(tok) == 0 || (keepConnection && (bytes.EqualFold(tok, []byte("upgrade")) || bytes.EqualFold(tok, []byte("close")) || bytes.EqualFold(tok, []byte("keep-alive")))) {
-			continue
+	if present&hopConnection != 0 {
+		var stack [256]byte
+		conn := stack[:0]
+		for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+			conn = append(conn, v...)
+			conn = append(conn, ',')
 		}
-		h.DelBytes(tok)
+		for v := conn; len(v) > 0; {
+			var tok []byte
+			tok, v = nextListItem(v)
+			// A hop-by-hop name is removed below, if present.
+			if len(tok) == 0 || hopBit(tok) != 0 || (keepConnection && bytes.EqualFold(tok, []byte("close"))) {
+				continue
+			}
+			h.DelBytes(tok)
+		}
 	}
-	for _, name := range hopFields {
-		if keepConnection && (name == "Connection" || name == "Upgrade") {
-			continue
+	if keepConnection {
+		present &^= hopConnection | hopUpgrade
+	}
+	for i, name := range hopFields {
+		if present&(1<<i) != 0 {
+			h.Del(name)
 		}
-		h.Del(name)
 	}
 }
 
 // dropResponseHopHeaders removes the hop-by-hop fields of an upstream
 // response and every field its Connection header names (RFC 9110 §7.6.1),
-// however many.
+// however many. One pass over the names finds which hop-by-hop fields are
+// present (most responses have none, or only Connection: keep-alive), and
+// only those are removed. Connection: close is visited too, so the flag it
+// sets is cleared with the field.
 func dropResponseHopHeaders(h *fasthttp.ResponseHeader) {
-	// Most responses carry no hop-by-hop field at all (or only
-	// Connection: keep-alive): one pass over the names decides, instead of
-	// a lookup per name in hopFields. Connection: close is visited too, so
-	// the flag it sets is cleared below like the field.
-	hop := false
+	var present hopSet
 	for k := range h.All() {
-		if isHopField(k) {
-			hop = true
-			break
-		}
+		present |= hopBit(k)
 	}
-	if !hop {
+	if present == 0 {
 		return
 	}
-	var stack [256]byte
-	conn := stack[:0]
-	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
-		conn = append(conn, v...)
-		conn = append(conn, ',')
-	}
-	for v := conn; len(v) > 0; {
-		var tok []byte
-		tok, v = nextListItem(v)
-		if len(tok) > 0 {
-			h.DelBytes(tok)
+	if present&hopConnection != 0 {
+		var stack [256]byte
+		conn := stack[:0]
+		for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+			conn = append(conn, v...)
+			conn = append(conn, ',')
+		}
+		for v := conn; len(v) > 0; {
+			var tok []byte
+			tok, v = nextListItem(v)
+			if len(tok) > 0 && hopBit(tok) == 0 {
+				h.DelBytes(tok)
+			}
 		}
 	}
-	for _, name := range hopFields {
-		h.Del(name)
+	for i, name := range hopFields {
+		if present&(1<<i) != 0 {
+			h.Del(name)
+		}
 	}
 }

@@ -44,8 +44,8 @@ func TestCheckHead(t *testing.T) {
 	}
 }
 
-// TestCheckHeadHop: a head with a hop-by-hop line is flagged, so
-// dropConnectionOptions runs; one without is not, and nothing is removed.
+// TestCheckHeadHop: checkHead finds the hop-by-hop lines of a head, in any
+// case, and nothing else, so dropConnectionOptions looks up only those.
 func TestCheckHeadHop(t *testing.T) {
 	cases := []struct {
 		raw  string
@@ -62,7 +62,7 @@ func TestCheckHeadHop(t *testing.T) {
 		{"Host: x\r\nHTTP2-Settings: AA\r\n\r\n", true},
 	}
 	for _, tc := range cases {
-		if p, hop := checkHead([]byte(tc.raw)); p != headOK || hop != tc.want {
+		if p, hop := checkHead([]byte(tc.raw)); p != headOK || (hop != 0) != tc.want {
 			t.Errorf("checkHead(%q) = %d, hop %v; want ok, hop %v", tc.raw, p, hop, tc.want)
 		}
 	}
@@ -125,7 +125,8 @@ func TestDropConnectionOptionsHasNoLimit(t *testing.T) {
 	}
 	b.WriteString("Connection: " + strings.Repeat("X-A, ", 30) + "X-B, Upgrade\r\nUpgrade: websocket\r\nX-A: 1\r\nX-B: 2\r\nX-Kept: 3\r\n\r\n")
 	req := readRequest(t, b.String())
-	dropConnectionOptions(&req.Header, true)
+	_, present := checkHead(req.Header.RawHeaders())
+	dropConnectionOptions(&req.Header, true, present)
 	for _, k := range []string{"TE", "X-A", "X-B"} {
 		if v := req.Header.PeekAll(k); len(v) > 0 {
 			t.Fatalf("%s left: %q", k, v)
@@ -134,7 +135,7 @@ func TestDropConnectionOptionsHasNoLimit(t *testing.T) {
 	if len(req.Header.Peek("Upgrade")) == 0 || len(req.Header.Peek("X-Kept")) == 0 {
 		t.Fatal("step 1 must keep Upgrade (the route decides) and unnamed fields")
 	}
-	dropConnectionOptions(&req.Header, false)
+	dropConnectionOptions(&req.Header, false, present)
 	if len(req.Header.Peek("Upgrade")) > 0 || len(req.Header.Peek("Connection")) > 0 {
 		t.Fatal("forwarding must drop Upgrade and Connection")
 	}
@@ -173,9 +174,10 @@ func BenchmarkDropConnectionOptions(b *testing.B) {
 	req := readRequest(b, "GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nX-A: 1\r\n\r\n")
 	b.ReportAllocs()
 	var h fasthttp.RequestHeader
+	_, present := checkHead(req.Header.RawHeaders())
 	for b.Loop() {
 		req.Header.CopyTo(&h)
-		dropConnectionOptions(&h, true)
+		dropConnectionOptions(&h, true, present)
 	}
 }
 
@@ -196,5 +198,45 @@ func BenchmarkSetForwardingFields(b *testing.B) {
 	}
 	if v := ctx.Request.Header.PeekAll("X-Forwarded-For"); len(v) != 1 || string(v[0]) != "127.0.0.1" {
 		b.Fatalf("X-Forwarded-For %q", v)
+	}
+}
+
+// TestDropResponseHopHeaders: every hop-by-hop field of a response and
+// every field its Connection header names are removed, Connection: close
+// included (its flag too); other fields stay.
+func TestDropResponseHopHeaders(t *testing.T) {
+	cases := []struct {
+		name, head string
+		gone, kept []string
+	}{
+		{"none", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1\r\n\r\n", nil, []string{"X-A"}},
+		{"keep-alive", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\n\r\n",
+			[]string{"Connection", "Keep-Alive"}, []string{"X-A"}},
+		{"named fields", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: X-Secret, x-other\r\nX-Secret: s\r\nX-Other: o\r\nX-A: 1\r\nUpgrade: h2c\r\nProxy-Authenticate: Basic\r\n\r\n",
+			[]string{"Connection", "X-Secret", "X-Other", "Upgrade", "Proxy-Authenticate"}, []string{"X-A"}},
+		{"close", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\nX-A: 1\r\n\r\n",
+			[]string{"Connection"}, []string{"X-A"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var resp fasthttp.Response
+			if err := resp.Read(bufio.NewReader(strings.NewReader(tc.head))); err != nil {
+				t.Fatal(err)
+			}
+			dropResponseHopHeaders(&resp.Header)
+			for _, k := range tc.gone {
+				if v := resp.Header.Peek(k); v != nil {
+					t.Errorf("%s left: %q", k, v)
+				}
+			}
+			if resp.Header.ConnectionClose() {
+				t.Error("Connection: close flag left")
+			}
+			for _, k := range tc.kept {
+				if resp.Header.Peek(k) == nil {
+					t.Errorf("%s removed", k)
+				}
+			}
+		})
 	}
 }

@@ -52,9 +52,9 @@ type request struct {
 
 	negotiated  bool
 	problemJSON bool
-	// hop: the head had a hop-by-hop line (checkHead), so forward must
-	// remove Connection and Upgrade again where the route does not upgrade.
-	hop bool
+	// hop: the hop-by-hop fields of the head (checkHead); forward removes
+	// Connection and Upgrade where the route does not upgrade.
+	hop hopSet
 
 	// For the access log and metrics.
 	forwarded  bool // the upstream pool was asked

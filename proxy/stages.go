@@ -74,14 +74,13 @@ func (r *request) checkMessage() bool {
 		r.fail(contract.StatusBadRequest, contract.CodeMalformedRequest, p.detail(), 0)
 		return false
 	}
-	// Before any later stage reads a header (see message.go). A head
-	// without hop-by-hop lines has nothing to remove; fasthttp's
-	// Connection: close flag of an HTTP/1.0 request is still cleared, as
+	// Before any later stage reads a header (see message.go). Only the
+	// hop-by-hop fields the head has are looked up. fasthttp's Connection:
+	// close flag of an HTTP/1.0 request without the field is cleared, as
 	// deleting the field would.
 	r.hop = hop
-	if hop {
-		dropConnectionOptions(h, true)
-	} else if h.ConnectionClose() {
+	dropConnectionOptions(h, true, hop)
+	if hop&hopConnection == 0 && h.ConnectionClose() {
 		h.Del(fasthttp.HeaderConnection)
 	}
 	target := h.RequestURI()
