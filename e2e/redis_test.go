@@ -160,3 +160,76 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("readyz after Redis is back: %d %s", r.StatusCode, body)
 	}
 }
+
+// TestRedisStartWhileDown: a gateway started while Redis is down (a single
+// server, or every seed node of a Cluster) starts and serves, answers
+// keyed POSTs 503 store_unavailable without forwarding them, decides rate
+// limits by rate_limit_on_store_error, reports not ready, and uses Redis
+// once it comes up, without a restart (README.md, "Several replicas:
+// Redis").
+func TestRedisStartWhileDown(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		name := "single server"
+		if cluster {
+			name = "cluster seeds"
+		}
+		t.Run(name, func(t *testing.T) {
+			srvs := []*redistest.Server{redistest.Start(t)}
+			if cluster {
+				srvs = append(srvs, redistest.Start(t))
+			}
+			var addrs []string
+			for _, s := range srvs {
+				addrs = append(addrs, s.Addr())
+				s.Stop()
+			}
+			up := newUpstream(t, echo)
+			cfg := strings.Replace(redisConfig(up.addr, addrs, "deny"), "[admin]\nlisten = \"\"", "[admin]\nlisten = \"127.0.0.1:0\"", 1)
+			g := startGateway(t, cfg)
+			if r := g.do(t, "GET", "/v1/pay", ""); r.StatusCode != 200 {
+				t.Fatalf("plain GET with Redis down: %d %s", r.StatusCode, r.body)
+			}
+			start := time.Now()
+			r := g.do(t, "POST", "/v1/pay", "{}", "Idempotency-Key: k1")
+			assertProblem(t, r, 503, "store_unavailable")
+			if took := time.Since(start); took > 2*time.Second {
+				t.Fatalf("a keyed POST took %v with Redis down (redis_timeout 200ms)", took)
+			}
+			if up.count.Load() != 1 {
+				t.Fatalf("upstream saw %d requests, want only the GET", up.count.Load())
+			}
+			assertProblem(t, g.do(t, "GET", "/v1/limited", ""), 429, "rate_limited")
+			if r, body := g.admin(t, "/readyz"); r.StatusCode != 503 {
+				t.Fatalf("readyz with Redis down: %d %s", r.StatusCode, body)
+			}
+			if cluster {
+				// Seed nodes that answer, but are no Cluster yet: a
+				// single server behind the first seed would take the
+				// keys. Only a single server is brought up below.
+				return
+			}
+			srvs[0].Restart()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				r := g.do(t, "POST", "/v1/pay", "{}", "Idempotency-Key: k1")
+				if r.StatusCode == 200 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after Redis came up: status %d %s", r.StatusCode, r.body)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			// The key is used now (on_reuse = "conflict"): 409, not run again.
+			if r := g.do(t, "POST", "/v1/pay", "{}", "Idempotency-Key: k1"); r.StatusCode != 409 || up.count.Load() != 2 {
+				t.Fatalf("the key again: status %d, upstream executions %d", r.StatusCode, up.count.Load()-1)
+			}
+			if r, body := g.admin(t, "/readyz"); r.StatusCode != 200 {
+				t.Fatalf("readyz after Redis came up: %d %s", r.StatusCode, body)
+			}
+			if r := g.do(t, "GET", "/v1/limited", ""); r.StatusCode != 200 {
+				t.Fatalf("limited GET after Redis came up: %d %s", r.StatusCode, r.body)
+			}
+		})
+	}
+}

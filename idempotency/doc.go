@@ -60,8 +60,9 @@
 //
 // Memory is exact and bounded for a single replica.
 //
-// Redis (NewRedis) is shared by replicas, on a go-redis client for one
-// server or a Redis Cluster (RedisOptions). A scope is one key,
+// Redis (NewRedis) is shared by replicas, on the gateway's one Redis client
+// (redisconn.Client, rueidis, shared with the rate limiter) for one server
+// or a Redis Cluster. A scope is one key,
 // cgw:idem:{hex SHA-256 of the scope}, the braces a Cluster hash tag; each
 // operation is one Lua script on that key, atomic on the node that owns it:
 //

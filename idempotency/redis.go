@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,7 +20,7 @@ import (
 // are unused and the replicas' clocks need not agree.
 type Redis struct {
 	redisBinding
-	cfg atomic.Pointer[Config]
+	cfg atomic.Pointer[redisConfig]
 
 	claims, inFlight, completed, replayable, mismatches, storeFull atomic.Uint64
 	releases, abandons, leasesLost, late, responsesDropped, errs   atomic.Uint64
@@ -43,7 +42,7 @@ func (r *Redis) Reconfigure(cfg Config) error {
 	if err := validateRedis(cfg); err != nil {
 		return err
 	}
-	r.cfg.Store(&cfg)
+	r.cfg.Store(newRedisConfig(cfg))
 	return nil
 }
 
@@ -69,8 +68,9 @@ func newToken() uint64 {
 func (r *Redis) Claim(ctx context.Context, _ time.Time, scope []byte, fp Fingerprint) (ClaimResult, error) {
 	cfg := r.cfg.Load()
 	token := newToken()
-	claim := appendHeader(make([]byte, 0, headerLen), kindClaimed, token, fp)
-	claimed, wait, entry, err := r.runClaim(ctx, keysOf(scope), claim, millis(cfg.LockTimeout), cfg.OnReuse == ModeReplay, cfg.MaxKeysPerClient)
+	var claim [headerLen]byte
+	appendHeader(claim[:0], kindClaimed, token, fp)
+	claimed, wait, entry, err := r.runClaim(ctx, keysOf(scope), string(claim[:]), cfg)
 	if err != nil {
 		err = r.fail("claim", err)
 		if errors.Is(err, ErrStoreFull) {
@@ -113,13 +113,6 @@ func (r *Redis) Claim(ctx context.Context, _ time.Time, scope []byte, fp Fingerp
 	return res, nil
 }
 
-// recordBufs recycles the buffers Complete builds records in: the client
-// has written the arguments to the connection when the call returns.
-var recordBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledRecord keeps the pool from pinning megabyte buffers.
-const maxPooledRecord = 64 << 10
-
 // Complete implements Store. The response is kept only in ModeReplay and
 // when its body is at most MaxStoredResponse bytes; else the record says
 // only that the key was used (a replay answers 409, never re-executes).
@@ -137,16 +130,18 @@ func (r *Redis) Complete(ctx context.Context, _ time.Time, l Lease, resp *Respon
 			dropped = true
 		}
 	}
-	bp := recordBufs.Get().(*[]byte)
-	rec := appendHeader((*bp)[:0], kind, l.Token, l.Fingerprint)
+	// A buffer of its own, passed without a copy (bytesArg): a call
+	// that times out may leave the command queued, so the buffer is never
+	// reused.
+	n := headerLen
+	if kind == kindResponse {
+		n += encodedSize(resp)
+	}
+	rec := appendHeader(make([]byte, 0, n), kind, l.Token, l.Fingerprint)
 	if kind == kindResponse {
 		rec = appendResponse(rec, resp)
 	}
-	err := r.finish(ctx, cfg, l, rec, "complete")
-	if cap(rec) <= maxPooledRecord {
-		*bp = rec[:0]
-		recordBufs.Put(bp)
-	}
+	err := r.finish(ctx, cfg, l, bytesArg(rec), "complete")
 	if err == nil && dropped {
 		r.responsesDropped.Add(1)
 	}
@@ -156,16 +151,17 @@ func (r *Redis) Complete(ctx context.Context, _ time.Time, l Lease, resp *Respon
 // Abandon implements Store: the claim becomes a record without response
 // (kind 'A') living ttl, so a retry is refused rather than executed twice.
 func (r *Redis) Abandon(ctx context.Context, _ time.Time, l Lease) error {
-	rec := appendHeader(make([]byte, 0, headerLen), kindAbandoned, l.Token, l.Fingerprint)
-	err := r.finish(ctx, r.cfg.Load(), l, rec, "abandon")
+	var rec [headerLen]byte
+	appendHeader(rec[:0], kindAbandoned, l.Token, l.Fingerprint)
+	err := r.finish(ctx, r.cfg.Load(), l, string(rec[:]), "abandon")
 	if err == nil {
 		r.abandons.Add(1)
 	}
 	return err
 }
 
-func (r *Redis) finish(ctx context.Context, cfg *Config, l Lease, rec []byte, op string) error {
-	n, err := r.runFinish(ctx, keysOf(l.Scope), leasePrefix(l), rec, millis(cfg.TTL), cfg.MaxKeysPerClient)
+func (r *Redis) finish(ctx context.Context, cfg *redisConfig, l Lease, rec string, op string) error {
+	n, err := r.runFinish(ctx, keysOf(l.Scope), leasePrefix(l), rec, cfg)
 	if err != nil {
 		return r.fail(op, err)
 	}
@@ -181,8 +177,9 @@ func (r *Redis) finish(ctx context.Context, cfg *Config, l Lease, rec []byte, op
 
 // leasePrefix is the start of the lease's claim value: what finishScript
 // and releaseScript compare.
-func leasePrefix(l Lease) []byte {
-	return appendHeader(make([]byte, 0, headerLen), kindClaimed, l.Token, l.Fingerprint)[:leasePrefixLen]
+func leasePrefix(l Lease) string {
+	var b [headerLen]byte
+	return string(appendHeader(b[:0], kindClaimed, l.Token, l.Fingerprint)[:leasePrefixLen])
 }
 
 // Release implements Store: the claim is deleted if the lease still holds

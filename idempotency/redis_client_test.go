@@ -9,15 +9,17 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/internal/redisconn"
 	"github.com/cobaltgw/cobaltgw/internal/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // The client library's part of the tests: building a store on a client.
 
 func newRedisStore(t testing.TB, addrs []string, cfg Config, timeout time.Duration) *Redis {
 	t.Helper()
-	c := redis.NewUniversalClient(RedisOptions(addrs, redisconn.New("", timeout)))
-	t.Cleanup(func() { c.Close() })
+	c, err := redisconn.NewClient(addrs, redisconn.New("", timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
 	s, err := NewRedis(c, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -25,24 +27,22 @@ func newRedisStore(t testing.TB, addrs []string, cfg Config, timeout time.Durati
 	return s
 }
 
-func TestNewRedisRequiresContextTimeout(t *testing.T) {
-	opts := RedisOptions([]string{"127.0.0.1:1"}, redisconn.New("", time.Second))
-	opts.ContextTimeoutEnabled = false
-	c := redis.NewUniversalClient(opts)
+func TestNewRedisValidates(t *testing.T) {
+	c, err := redisconn.NewClient([]string{"127.0.0.1:1"}, redisconn.New("", time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Close()
-	if _, err := NewRedis(c, testConfig(ModeConflict)); err == nil {
-		t.Fatal("accepted a client that ignores ctx deadlines")
+	if _, err := NewRedis(nil, testConfig(ModeConflict)); err == nil {
+		t.Fatal("accepted a nil client")
 	}
 	cfg := testConfig(ModeConflict)
 	cfg.MemoryBudget = 0 // not the Redis store's concern
-	opts.ContextTimeoutEnabled = true
-	c2 := redis.NewUniversalClient(opts)
-	defer c2.Close()
-	if _, err := NewRedis(c2, cfg); err != nil {
+	if _, err := NewRedis(c, cfg); err != nil {
 		t.Fatal(err)
 	}
 	cfg.TTL = 0
-	if _, err := NewRedis(c2, cfg); err == nil {
+	if _, err := NewRedis(c, cfg); err == nil {
 		t.Fatal("accepted ttl 0")
 	}
 }

@@ -51,7 +51,7 @@ const (
 // redisKeys are the Redis keys and quota member of one scope.
 type redisKeys struct {
 	record, quota string
-	member        []byte // hex(SHA-256(scope)), the record key's tail
+	member        string // hex(SHA-256(scope)), the record key's tail
 }
 
 func keysOf(scope []byte) redisKeys {
@@ -69,7 +69,7 @@ func keysOf(scope []byte) redisKeys {
 	return redisKeys{
 		record: record,
 		quota:  redisQuotaPrefix + tag,
-		member: b[n+1:],
+		member: record[n+1:],
 	}
 }
 

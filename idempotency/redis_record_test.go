@@ -20,7 +20,7 @@ func TestRedisKeyIsAHashTaggedDigest(t *testing.T) {
 	}
 	// One client's records and quota set share the hash tag (one slot).
 	k1, k2 := keysOf(scopeOf("client-a", "k1")), keysOf(scopeOf("client-a", "k2"))
-	if k1.record[:75] != k2.record[:75] || k1.quota != "cgw:idemq:"+k1.record[9:75] || string(k1.member) != k1.record[75:] {
+	if k1.record[:75] != k2.record[:75] || k1.quota != "cgw:idemq:"+k1.record[9:75] || k1.member != k1.record[75:] {
 		t.Fatalf("keys %q %q %q", k1.record, k2.record, k1.quota)
 	}
 	// Arbitrary scope bytes never leak into the key.
@@ -38,7 +38,7 @@ func TestRecordHeaderLayout(t *testing.T) {
 	if !bytes.Equal(h, want) {
 		t.Fatalf("header %x, want %x", h, want)
 	}
-	if got := leasePrefix(Lease{Token: 0x0102030405060708, Fingerprint: fpA}); !bytes.Equal(got, h[:leasePrefixLen]) {
+	if got := leasePrefix(Lease{Token: 0x0102030405060708, Fingerprint: fpA}); got != string(h[:leasePrefixLen]) {
 		t.Fatalf("lease prefix %x", got)
 	}
 }

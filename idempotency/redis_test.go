@@ -287,14 +287,17 @@ func TestRedisFinishingTwiceKeepsTheFirstRecord(t *testing.T) {
 func TestRedisRetriedClaimScriptIsClaimed(t *testing.T) {
 	s, _ := startRedis(t, testConfig(ModeConflict))
 	key := keysOf(scopeOf("client-a", "k1"))
-	claim := appendHeader(nil, kindClaimed, 42, fpA)
+	cfg := testConfig(ModeConflict)
+	cfg.LockTimeout, cfg.MaxKeysPerClient = time.Minute, 10
+	rc := newRedisConfig(cfg)
+	claim := string(appendHeader(nil, kindClaimed, 42, fpA))
 	for i := range 2 {
-		if claimed, _, entry, err := s.runClaim(ctx, key, claim, 60000, false, 10); err != nil || !claimed {
+		if claimed, _, entry, err := s.runClaim(ctx, key, claim, rc); err != nil || !claimed {
 			t.Fatalf("run %d: %v, %q, %v; want claimed", i, claimed, entry, err)
 		}
 	}
-	other := appendHeader(nil, kindClaimed, 43, fpA)
-	if claimed, _, entry, err := s.runClaim(ctx, key, other, 60000, false, 10); err != nil || claimed || string(entry) != string(claim) {
+	other := string(appendHeader(nil, kindClaimed, 43, fpA))
+	if claimed, _, entry, err := s.runClaim(ctx, key, other, rc); err != nil || claimed || string(entry) != string(claim) {
 		t.Fatalf("another claim: %v, %q, %v", claimed, entry, err)
 	}
 }

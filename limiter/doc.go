@@ -164,8 +164,9 @@
 // about one redis_timeout, not one per policy or phase. Stats.RedisErrors
 // counts failed scripts, Stats.Fallbacks the policy decisions made
 // instead, and LastStoreError keeps the latest error for the log. When
-// Redis answers again the same client uses it from the next Check (go-redis
-// redials at most once a second after a failed dial). Nothing is carried
+// Redis answers again the same client uses it from the next Check (it
+// reconnects by itself; one that could not be made at start is tried again
+// at most once a second: redisconn.Client). Nothing is carried
 // either way: what replicas admitted locally during an outage is not
 // written to Redis, and a Redis that restarted empty starts every bucket
 // full. In "local" mode a client can so get up to burst (plus refill) per

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/cobaltgw/cobaltgw/internal/redisconn"
 )
 
 // The values of docs/configuration.md `store.rate_limit_on_store_error`: what a policy
@@ -39,7 +41,7 @@ func parseOnStoreError(s string) (storeErrorMode, error) {
 
 // redisBackend is what UseRedis installed: immutable, replaced whole.
 type redisBackend struct {
-	c *RedisClient
+	c *redisconn.Client
 	// oneNode: a single Redis (not a Cluster), where one script call may
 	// touch any keys; in a Cluster one call holds the keys of one hash tag.
 	oneNode bool
@@ -67,7 +69,8 @@ func CheckRedisSettings(onError string, timeout time.Duration) error {
 // UseRedis makes the Limiter keep its buckets in Redis (docs/configuration.md `[store]
 // backend = "redis"`), shared by every replica on the same Redis: from the
 // next request on, Check asks Redis (see the package doc, "Shared buckets
-// in Redis"). client is made by NewRedisClient; UseRedis does not contact
+// in Redis"). client is redisconn.NewClient's (the gateway shares it with
+// the idempotency store); UseRedis does not contact
 // it. timeout is store.redis_timeout: one deadline for all the round trips
 // of one Check. onError is store.rate_limit_on_store_error
 // (OnStoreErrorLocal, -Allow or -Deny; "" is local).
@@ -76,7 +79,7 @@ func CheckRedisSettings(onError string, timeout time.Duration) error {
 // client keeps this replica's near-limit cache), and with a nil client to
 // go back to memory buckets. A request already between its two Checks
 // finishes on the backend it started with. The caller closes the client.
-func (l *Limiter) UseRedis(client *RedisClient, onError string, timeout time.Duration) error {
+func (l *Limiter) UseRedis(client *redisconn.Client, onError string, timeout time.Duration) error {
 	if client == nil {
 		l.redis.Store(nil)
 		return nil
@@ -87,7 +90,7 @@ func (l *Limiter) UseRedis(client *RedisClient, onError string, timeout time.Dur
 	mode, _ := parseOnStoreError(onError) // checked just above
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rb := &redisBackend{c: client, oneNode: client.opt.ForceSingleClient, onError: mode, timeout: timeout, near: newNearCache()}
+	rb := &redisBackend{c: client, oneNode: client.Single(), onError: mode, timeout: timeout, near: newNearCache()}
 	if old := l.redis.Load(); old != nil && old.c == client {
 		rb.near, rb.callerClock = old.near, old.callerClock
 	}
@@ -143,7 +146,7 @@ func (rb *redisBackend) run(call *redisCall, ops []bucketOp, now time.Time, out 
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	c, err := rb.c.get()
+	c, err := rb.c.Get()
 	if err != nil {
 		return false, err
 	}

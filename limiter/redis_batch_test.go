@@ -191,15 +191,10 @@ func TestRedisStartWhileDown(t *testing.T) {
 				t.Fatal("deny mode: want 429 with Retry-After 1 while the Cluster is unreachable")
 			}
 		}
-		if c.client.Load() != nil || l.LastStoreError() == nil {
-			t.Fatalf("a client was made with no seed node up; last error %v", l.LastStoreError())
+		if l.LastStoreError() == nil {
+			t.Fatal("no store error while the Cluster is unreachable")
 		}
-		// At most one attempt to connect a second: the next is later.
-		c.mu.Lock()
-		wait := time.Until(c.next)
-		c.mu.Unlock()
-		if wait <= 0 || wait > redialInterval {
-			t.Fatalf("next attempt in %v", wait)
-		}
+		// redisconn's tests check that no client is made with no seed
+		// node up, and that it is retried at most once a second.
 	})
 }

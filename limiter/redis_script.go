@@ -98,8 +98,9 @@ func (st *policyState) redisDigest(rt *Route, s *Subject) (sum [sha256.Size]byte
 func nearID(sum *[sha256.Size]byte) uint64 { return binary.LittleEndian.Uint64(sum[16:24]) }
 
 // redisKey is the Redis key of the bucket named sum, with the subject tag
-// tag, of the policy called name. It allocates: go-redis needs a string of
-// its own.
+// tag, of the policy called name. It allocates: the client needs a string of
+// its own that outlives the call (a call that times out leaves its command
+// queued).
 func redisKey(sum, tag *[sha256.Size]byte, name string) string {
 	b := make([]byte, 0, len(redisKeyPrefix)+4+64+len(name))
 	b = append(b, redisKeyPrefix...)

@@ -23,9 +23,9 @@ import (
 const redisTimeout = 2 * time.Second
 
 // redisClient is the client the proxy builds.
-func redisClient(tb testing.TB, addrs []string, timeout time.Duration) *RedisClient {
+func redisClient(tb testing.TB, addrs []string, timeout time.Duration) *redisconn.Client {
 	tb.Helper()
-	c, err := NewRedisClient(addrs, redisconn.New("", timeout))
+	c, err := redisconn.NewClient(addrs, redisconn.New("", timeout))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func redisClient(tb testing.TB, addrs []string, timeout time.Duration) *RedisCli
 	return c
 }
 
-func redisLimiter(tb testing.TB, c *RedisClient, onError string, timeout time.Duration) *Limiter {
+func redisLimiter(tb testing.TB, c *redisconn.Client, onError string, timeout time.Duration) *Limiter {
 	tb.Helper()
 	l := newLimiter(tb, MinBudget)
 	if err := l.UseRedis(c, onError, timeout); err != nil {
@@ -453,7 +453,7 @@ func TestUseRedisValidates(t *testing.T) {
 	ok := redisClient(t, []string{"127.0.0.1:1"}, time.Second)
 	tests := []struct {
 		name    string
-		c       *RedisClient
+		c       *redisconn.Client
 		onError string
 		timeout time.Duration
 		ok      bool
@@ -473,8 +473,5 @@ func TestUseRedisValidates(t *testing.T) {
 	}
 	if l.redis.Load() != nil {
 		t.Fatal("still on Redis after UseRedis(nil)")
-	}
-	if _, err := NewRedisClient(nil, redisconn.New("", time.Second)); err == nil {
-		t.Fatal("NewRedisClient without addresses")
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
 	"github.com/cobaltgw/cobaltgw/auth"
@@ -98,13 +97,12 @@ type Gateway struct {
 
 	// State that outlives a config: reload reconfigures it in place.
 	idem    idempotency.Store
-	idemMem *idempotency.Memory   // when store.backend = "memory"
-	idemRed *idempotency.Redis    // when store.backend = "redis"
-	redis   redis.UniversalClient // the Redis idempotency store's client
-	// limRedis is the rate limiter's Redis client (rueidis, pipelined:
-	// see limiter.RedisClient), on the same redis_addrs.
-	limRedis *limiter.RedisClient
-	lim      *limiter.Limiter
+	idemMem *idempotency.Memory // when store.backend = "memory"
+	idemRed *idempotency.Redis  // when store.backend = "redis"
+	// redis is the one Redis client (store.backend = "redis"), shared by
+	// the idempotency store and the rate limiter: see redisconn.Client.
+	redis *redisconn.Client
+	lim   *limiter.Limiter
 
 	backend      string
 	redisConn    *redisconn.Settings // redis_password and redis_timeout, for new connections and calls; reloadable
@@ -277,7 +275,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		// New connections authenticate with the new password; open ones
 		// stay authenticated.
 		g.redisConn.Set(cfg.Store.RedisPassword, redisTimeout)
-		g.commit("rate limiter", g.lim.UseRedis(g.limRedis, onStoreErr, redisTimeout))
+		g.commit("rate limiter", g.lim.UseRedis(g.redis, onStoreErr, redisTimeout))
 	}
 	// Policies whose numbers changed keep their buckets (no fresh burst).
 	g.commit("rate limiter", g.lim.Update(g.now(), policyList(rt.policies)))

@@ -208,10 +208,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.rt.Load().close()
 	g.jwtCache.Close()
 	if g.redis != nil {
-		_ = g.redis.Close()
-	}
-	if g.limRedis != nil {
-		g.limRedis.Close()
+		g.redis.Close()
 	}
 	g.shutdownTracer()
 	return err

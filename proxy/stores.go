@@ -4,18 +4,16 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/idempotency"
 	"github.com/cobaltgw/cobaltgw/internal/redisconn"
-	"github.com/cobaltgw/cobaltgw/limiter"
 )
 
 // openStores builds the idempotency store of [store] backend: exact,
 // bounded memory for one replica, or Redis (standalone with one address,
-// Cluster with several) shared by replicas. The Redis client connects
-// lazily, so the gateway starts, and reports not ready, while Redis is down.
+// Cluster with several) shared by replicas. In Redis mode the store and
+// the rate limiter share one client (redisconn.Client), made on first use,
+// so the gateway starts, and reports not ready, while Redis is down.
 func (g *Gateway) openStores(cfg *config.Config, idc idempotency.Config) error {
 	g.backend = string(cfg.Store.Backend)
 	timeout := cfg.Store.RedisTimeout.D()
@@ -28,27 +26,22 @@ func (g *Gateway) openStores(cfg *config.Config, idc idempotency.Config) error {
 		g.idemMem, g.idem = mem, mem
 		return nil
 	}
-	g.redis = redis.NewUniversalClient(idempotency.RedisOptions(cfg.Store.RedisAddrs, g.redisConn))
-	red, err := idempotency.NewRedis(g.redis, idc)
+	client, err := redisconn.NewClient(cfg.Store.RedisAddrs, g.redisConn)
 	if err != nil {
-		_ = g.redis.Close()
+		return fmt.Errorf("store: %w", err)
+	}
+	red, err := idempotency.NewRedis(client, idc)
+	if err != nil {
+		client.Close()
 		return fmt.Errorf("idempotency store: %w", err)
 	}
-	g.idemRed, g.idem = red, red
 	// Replicas share buckets too; a store error follows
-	// rate_limit_on_store_error (local, allow or deny). The limiter has a
-	// pipelining client of its own (limiter.RedisClient), made lazily too.
-	g.limRedis, err = limiter.NewRedisClient(cfg.Store.RedisAddrs, g.redisConn)
-	if err == nil {
-		err = g.lim.UseRedis(g.limRedis, string(cfg.Store.RateLimitOnStoreError), timeout)
-	}
-	if err != nil {
-		_ = g.redis.Close()
-		if g.limRedis != nil {
-			g.limRedis.Close()
-		}
+	// rate_limit_on_store_error (local, allow or deny).
+	if err := g.lim.UseRedis(client, string(cfg.Store.RateLimitOnStoreError), timeout); err != nil {
+		client.Close()
 		return fmt.Errorf("rate limiter: %w", err)
 	}
+	g.redis, g.idemRed, g.idem = client, red, red
 	return nil
 }
 

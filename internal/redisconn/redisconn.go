@@ -1,12 +1,13 @@
-// Package redisconn holds what the gateway's two Redis clients (the
-// idempotency store's go-redis client and the rate limiter's rueidis
-// client) read each time they open a connection: [store] redis_password
+// Package redisconn is the gateway's connection to Redis: Client, the one
+// rueidis client the rate limiter and the idempotency store share (made
+// on first use, so the gateway starts while Redis is down), and Settings,
+// what it reads each time it opens a connection: [store] redis_password
 // and redis_timeout. A reload sets them (docs/configuration.md,
 // "Reload"): connections opened afterwards dial within the new timeout
 // and authenticate with the new password; connections already open stay
 // as they are (Redis keeps them authenticated). Every store call carries
-// its own deadline of the running redis_timeout, so the clients' own
-// read, write and pool timeouts are only a ceiling (CallCeiling).
+// its own deadline of the running redis_timeout, so the client's own
+// timeouts are only a ceiling (CallCeiling).
 package redisconn
 
 import (
@@ -16,13 +17,13 @@ import (
 	"time"
 )
 
-// CallCeiling bounds a client's read, write and pool waits, and rueidis's
-// connection handshake, for a call without a deadline of its own; the
-// gateway's calls all have one (redis_timeout), which is what bounds them.
+// CallCeiling is how long a connection may wait for a reply (to a call,
+// or to the client's background PING) before it is closed and redialed.
+// It does not bound a request: every store call carries its own deadline,
+// redis_timeout, and returns at it.
 const CallCeiling = 5 * time.Second
 
-// keepAlive is the TCP keep-alive policy of the connections, as go-redis's
-// default dialer has it: probes after 30 s idle, the peer declared dead
+// keepAlive is the TCP keep-alive policy of the connections: probes after 30 s idle, the peer declared dead
 // after 3 unanswered probes 5 s apart.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}
 

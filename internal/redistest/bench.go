@@ -31,7 +31,10 @@ func (s *Server) CommandCounts() (cmds, scripts int64, err error) {
 
 // ReportRedis runs a benchmark body and reports, besides ns/op and
 // allocations, what each operation cost Redis: round-trips/op (script
-// calls) and redis-cmds/op.
+// calls), redis-cmds/op and, on Linux, client-cpu-ns/op: the CPU time
+// (user and system, every thread) the benchmark process spent per
+// operation, which a machine loaded by other work distorts less than
+// ns/op (wall time).
 func ReportRedis(b *testing.B, srv *Server, run func()) {
 	b.Helper()
 	cmds0, scripts0, err := srv.CommandCounts()
@@ -39,9 +42,13 @@ func ReportRedis(b *testing.B, srv *Server, run func()) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	cpu0, cpuOK := processCPU()
 	b.ResetTimer()
 	run()
 	b.StopTimer()
+	if cpu, ok := processCPU(); ok && cpuOK {
+		b.ReportMetric(float64(cpu-cpu0)/float64(b.N), "client-cpu-ns/op")
+	}
 	cmds, scripts, err := srv.CommandCounts()
 	if err != nil {
 		b.Fatal(err)
