@@ -264,8 +264,8 @@ func TestReloadWarningNamesOnlyRestartOnlyKeys(t *testing.T) {
 	}
 }
 
-// A new redis_password is used by the connections both Redis clients open
-// after the reload (the idempotency store's and the rate limiter's): the
+// A new redis_password is used by the connections the Redis client opens
+// after the reload (for the idempotency store and the rate limiter): the
 // password is rotated on Redis, then in the gateway's file.
 func TestReloadRedisPassword(t *testing.T) {
 	srv := redistest.Start(t)
