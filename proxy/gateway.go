@@ -117,6 +117,7 @@ type Gateway struct {
 	limitObserver LimitObserver
 	tracer        atomic.Pointer[tracing.Tracer] // nil without [tracing] endpoint
 	tracing       config.Tracing                 // the running tracer's settings
+	retiring      retiringTracers                // tracers a reload replaced (tracer.go)
 
 	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
 	tun          tunnels       // open WebSocket tunnels
