@@ -35,12 +35,14 @@ func TestReloadSwapsServerForNewConnections(t *testing.T) {
 	if g.lis.gen.Load() != first {
 		t.Fatal("a reload that changed no listener setting made a new server")
 	}
-	if err := g.Reload(parse("[server]\nidle_timeout = \"300ms\"\nmax_header_bytes = \"8KiB\"\n" + inmemDoc)); err != nil {
+	if err := g.Reload(parse("[server]\nread_timeout = \"2s\"\nwrite_timeout = \"3s\"\nidle_timeout = \"300ms\"\nmax_header_bytes = \"8KiB\"\n" + inmemDoc)); err != nil {
 		t.Fatal(err)
 	}
 	next := g.lis.gen.Load()
-	if next == first || next.srv.IdleTimeout != 300*time.Millisecond || next.srv.ReadBufferSize != 8<<10 {
-		t.Fatalf("after the reload: same server %v, idle %v, buffer %d", next == first, next.srv.IdleTimeout, next.srv.ReadBufferSize)
+	if next == first || next.srv.ReadTimeout != 2*time.Second || next.srv.WriteTimeout != 3*time.Second ||
+		next.srv.IdleTimeout != 300*time.Millisecond || next.srv.ReadBufferSize != 8<<10 {
+		t.Fatalf("after the reload: same server %v, read %v, write %v, idle %v, buffer %d", next == first,
+			next.srv.ReadTimeout, next.srv.WriteTimeout, next.srv.IdleTimeout, next.srv.ReadBufferSize)
 	}
 	// The client's keep-alive connection was on the old server, which
 	// closes it; the client retries on a new one.
