@@ -228,6 +228,17 @@ func TestReloadTracingTurnedOn(t *testing.T) {
 	if len(spansOfKind(spans, tracepb.Span_SPAN_KIND_SERVER)) != 1 {
 		t.Fatalf("spans after [tracing] was turned on: %v", spans)
 	}
+	// Off again: the replaced tracer retires in the background, and the
+	// drain at exit flushes it without waiting out its retirement.
+	g.reloadTo(t, cfg, 2)
+	if r := g.do(t, "GET", "/v1/assets", "", "traceparent: "+traceparent(tid, pid, true)); r.StatusCode != 200 {
+		t.Fatalf("status %d", r.StatusCode)
+	}
+	start := time.Now()
+	g.stop()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the drain took %v", d)
+	}
 }
 
 // The restart-only warning names exactly the restart-only keys that

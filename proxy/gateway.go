@@ -115,6 +115,7 @@ type Gateway struct {
 	limitObserver LimitObserver
 	tracer        atomic.Pointer[tracing.Tracer] // nil without [tracing] endpoint
 	tracing       config.Tracing                 // the running tracer's settings
+	retiring      retiringTracers                // tracers a reload replaced (tracer.go)
 
 	streamAborts atomic.Uint64 // upstream bodies cut after the head went out
 	tun          tunnels       // open WebSocket tunnels
@@ -213,7 +214,9 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Gateway, err error) {
 // `cobaltgw validate`) prepares every part that can fail while the running
 // config keeps serving untouched: routes, policies, schemas, upstream pools
 // and their TLS files, token verifiers, the listener's certificate and the
-// store settings. Then one commit applies them; nothing in it can fail. On
+// store settings; then the listener's server, when its settings changed,
+// and the tracer, when [tracing] changed. Then one commit applies them;
+// nothing in it can fail. On
 // any error the prepared parts are discarded and the running config stays
 // whole; the error is a *config.ErrorList for a file's mistakes. Requests
 // in flight finish on the runtime they started with.

@@ -177,6 +177,9 @@ func (g *Gateway) Serve(ln net.Listener) error {
 				time.Sleep(time.Second) // as fasthttp's own accept loop does
 				continue
 			}
+			// The socket failed: the server stops accepting too (its open
+			// connections go on until Shutdown).
+			l.gen.Load().ln.Close()
 			return err
 		}
 		if t := l.tls.Load(); t != nil {

@@ -175,28 +175,14 @@ func hopBit(name []byte) hopSet {
 // themselves when keepConnection: an upgrade is decided by the route, and
 // forward removes them where the route does not upgrade. present is the
 // set of hop-by-hop fields the head has (checkHead): only those are looked
-// up. There is no limit on how many names or lines are removed. The
-// Connection value is copied first: deleting a field moves the header's
-// storage under a slice into it.
+// up. There is no limit on how many names or lines are removed.
 func dropConnectionOptions(h *fasthttp.RequestHeader, keepConnection bool, present hopSet) {
-	if present == 0 {
-		return
-	}
 	if present&hopConnection != 0 {
 		var stack [256]byte
-		conn := stack[:0]
-		for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
-			conn = append(conn, v...)
-			conn = append(conn, ',')
-		}
-		for v := conn; len(v) > 0; {
-			var tok []byte
-			tok, v = nextListItem(v)
-			// A hop-by-hop name is removed below, if present.
-			if len(tok) == 0 || hopBit(tok) != 0 || (keepConnection && bytes.EqualFold(tok, []byte("close"))) {
-				continue
-			}
-			h.DelBytes(tok)
+		for names := namedOptions(stack[:0], h.PeekAll(fasthttp.HeaderConnection), keepConnection); len(names) > 0; {
+			var name []byte
+			name, names = nextListItem(names)
+			h.DelBytes(name)
 		}
 	}
 	if keepConnection {
@@ -210,32 +196,22 @@ func dropConnectionOptions(h *fasthttp.RequestHeader, keepConnection bool, prese
 }
 
 // dropResponseHopHeaders removes the hop-by-hop fields of an upstream
-// response and every field its Connection header names (RFC 9110 §7.6.1),
-// however many. One pass over the names finds which hop-by-hop fields are
-// present (most responses have none, or only Connection: keep-alive), and
-// only those are removed. Connection: close is visited too, so the flag it
-// sets is cleared with the field.
+// response and every field its Connection header names (RFC 9110 §7.6.1).
+// One pass over the names finds which hop-by-hop fields are present (most
+// responses have none, or only Connection: keep-alive), and only those are
+// looked up. Connection: close is visited too, so the flag it sets is
+// cleared with the field.
 func dropResponseHopHeaders(h *fasthttp.ResponseHeader) {
 	var present hopSet
 	for k := range h.All() {
 		present |= hopBit(k)
 	}
-	if present == 0 {
-		return
-	}
 	if present&hopConnection != 0 {
 		var stack [256]byte
-		conn := stack[:0]
-		for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
-			conn = append(conn, v...)
-			conn = append(conn, ',')
-		}
-		for v := conn; len(v) > 0; {
-			var tok []byte
-			tok, v = nextListItem(v)
-			if len(tok) > 0 && hopBit(tok) == 0 {
-				h.DelBytes(tok)
-			}
+		for names := namedOptions(stack[:0], h.PeekAll(fasthttp.HeaderConnection), false); len(names) > 0; {
+			var name []byte
+			name, names = nextListItem(names)
+			h.DelBytes(name)
 		}
 	}
 	for i, name := range hopFields {
@@ -243,4 +219,24 @@ func dropResponseHopHeaders(h *fasthttp.ResponseHeader) {
 			h.Del(name)
 		}
 	}
+}
+
+// namedOptions appends to dst, comma-separated, the field names that the
+// Connection values vals name, except hop-by-hop names (removed with the
+// others, when present) and, with keepClose, the "close" option. The
+// names are copied: deleting a field moves the header's storage under the
+// slices PeekAll returned.
+func namedOptions(dst []byte, vals [][]byte, keepClose bool) []byte {
+	for _, v := range vals {
+		for len(v) > 0 {
+			var tok []byte
+			tok, v = nextListItem(v)
+			if len(tok) == 0 || hopBit(tok) != 0 || (keepClose && bytes.EqualFold(tok, []byte("close"))) {
+				continue
+			}
+			dst = append(dst, tok...)
+			dst = append(dst, ',')
+		}
+	}
+	return dst
 }
