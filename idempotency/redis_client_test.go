@@ -48,7 +48,7 @@ func TestNewRedisValidates(t *testing.T) {
 }
 
 // One node of a cluster given as a single address makes a single-node
-// client (RedisOptions): its MOVED replies must say what to configure.
+// client (redisconn.NewClient): its MOVED replies must say what to configure.
 func TestRedisOneAddressOfAClusterSaysToListTheNodes(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
 	single := newRedisStore(t, cl.Addrs()[:1], testConfig(ModeConflict), opTimeout)

@@ -507,3 +507,37 @@ func TestRedisClusterForwardsExactlyOne(t *testing.T) {
 		}
 	}
 }
+
+// A store made while Redis is down (the gateway starting during an
+// outage): operations fail with ErrStoreUnavailable within their deadline,
+// and the same store works once Redis is up. With every Cluster seed down
+// no client can be made yet, and they fail at once.
+func TestRedisStartWhileDown(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	srv := redistest.Start(t)
+	srv.Stop()
+	s := newRedisStore(t, []string{srv.Addr()}, testConfig(ModeConflict), timeout)
+	c, cancel := context.WithTimeout(ctx, timeout)
+	start := time.Now()
+	_, err := s.Claim(c, time.Time{}, scopeOf("client-a", "k1"), fpA)
+	cancel()
+	if !errors.Is(err, ErrStoreUnavailable) || time.Since(start) > 10*timeout {
+		t.Fatalf("Claim with Redis down: %v after %v", err, time.Since(start))
+	}
+	if err := s.Ping(ctx); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("Ping with Redis down: %v", err)
+	}
+	srv.Restart()
+	pollClaim(t, s, scopeOf("client-a", "k1"), fpA, StateClaimed)
+
+	a, b := redistest.Start(t), redistest.Start(t)
+	a.Stop()
+	b.Stop()
+	cl := newRedisStore(t, []string{a.Addr(), b.Addr()}, testConfig(ModeConflict), timeout)
+	for range 2 {
+		start := time.Now()
+		if _, err := cl.Claim(ctx, time.Time{}, scopeOf("client-a", "k1"), fpA); !errors.Is(err, ErrStoreUnavailable) || time.Since(start) > 10*timeout {
+			t.Fatalf("Claim with every Cluster seed down: %v after %v", err, time.Since(start))
+		}
+	}
+}
