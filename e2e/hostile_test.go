@@ -207,6 +207,9 @@ upstream = "api"
 		{"space inside a field name", "POST /v1/assets HTTP/1.1\r\nHost: x\r\nTransfer Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello"},
 		{"bare LF line end", "GET /v1/assets HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n"},
 		{"obsolete line folding", "GET /v1/assets HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n"},
+		{"bare CR inside a field value", "GET /v1/assets HTTP/1.1\r\nHost: x\r\nX-A: 1\rX-B: 2\r\n\r\n"},
+		{"CR before CRLF hiding a judged name from Connection", "GET /v1/assets HTTP/1.1\r\nHost: x\r\nX-Org-Token: o\r\nConnection: X-Org-Token\r\r\n\r\n"},
+		{"NUL inside a field value", "GET /v1/assets HTTP/1.1\r\nHost: x\r\nX-A: 1\x002\r\n\r\n"},
 		{"dotdot with a path parameter", "GET /public/..;/v1/assets HTTP/1.1\r\nHost: x\r\n\r\n"},
 		{"encoded dot with a path parameter", "GET /public/%2e;x/a HTTP/1.1\r\nHost: x\r\n\r\n"},
 	}

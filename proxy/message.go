@@ -22,7 +22,8 @@ import (
 //     accept it; two parsers that disagree on line ends are how requests
 //     are smuggled, so the gateway does not); the request line itself is
 //     not in RawHeaders and is checked by the connection (reqline.go);
-//   - obsolete line folding (RFC 9112 §5.2 lets a server reject it with 400).
+//   - obsolete line folding (RFC 9112 §5.2 lets a server reject it with 400);
+//   - a CR or NUL inside a field value (RFC 9110 §5.5: reject or replace).
 //
 // Connection options (RFC 9110 §7.6.1): every field a Connection header
 // names is removed here, before any later check reads a header, so a check
@@ -41,6 +42,7 @@ const (
 	headObsFold
 	headConnectionJudged
 	headConnectionTooMany
+	headBadFieldValue
 )
 
 func (p headProblem) detail() string {
@@ -55,6 +57,8 @@ func (p headProblem) detail() string {
 		return "The Connection header names a field the gateway needs"
 	case headConnectionTooMany:
 		return "The Connection header names too many fields"
+	case headBadFieldValue:
+		return "A header field value contains a CR or NUL"
 	}
 	return ""
 }
@@ -91,6 +95,12 @@ func checkHead(raw []byte) (p headProblem, hop hopSet) {
 		c := bytes.IndexByte(line, ':')
 		if c <= 0 || !httpsyntax.IsToken(line[:c]) {
 			return headBadFieldName, hop
+		}
+		// RFC 9110 §5.5: a recipient of CR, LF or NUL within a field value
+		// must reject the message or replace them; a CR that does not end
+		// the line is read as a line end by some parsers, so refused.
+		if v := line[c+1:]; bytes.IndexByte(v, '\r') >= 0 || bytes.IndexByte(v, 0) >= 0 {
+			return headBadFieldValue, hop
 		}
 		hop |= hopBit(line[:c])
 		if c == len("connection") && bytes.EqualFold(line[:c], []byte("connection")) {
