@@ -28,13 +28,15 @@ import (
 // a body, so a body holding "GET / HTTP/1.1\n" is never mistaken for a
 // request line, and the cost is a few bytes per request.
 //
-// Where the next request's start cannot be known, nothing unchecked is
-// served: the response carries Connection: close and the connection ends
-// after it. That happens after a chunked request (the size of its framing
-// on the wire is not known), and when the client sent the next request
-// before this one's response (HTTP pipelining, RFC 9112 §9.3.2: its first
-// bytes were read with this request's, before its offset was known); a
-// pipelining client resends the rest on a new connection.
+// Bytes that arrive after a request's head but before its handler runs
+// (a body's first bytes, or the next requests of a client that pipelines,
+// RFC 9112 §9.3.2) are kept, up to maxKeep, so that the next request's
+// line can still be checked once its offset is known. Where the next
+// request's start cannot be known, nothing unchecked is served: the
+// response carries Connection: close and the connection ends after it.
+// That happens after a chunked request (the size of its framing on the
+// wire is not known), and when more than maxKeep bytes came after a head
+// before its handler ran and the next request starts past them.
 
 // lineVerdict is what the wrapper found about one request's line ends.
 type lineVerdict uint8
@@ -57,9 +59,14 @@ const (
 const (
 	lineSeek  uint8 = iota // from next: skipping empty lines, then the request line
 	lineAfter              // found the request line's LF; the next byte decides
-	lineDone               // verdict ready for the handler
+	lineHead               // in the field lines, looking for the empty line ending the head
+	lineDone               // verdict ready for the handler; later bytes are kept
 	lineLost               // next request's start unknown: nothing is scanned
 )
+
+// maxKeep bounds the bytes kept between a head's end and its handler's
+// take (see above): enough for a few pipelined requests.
+const maxKeep = 2048
 
 // lineTracker follows the request lines of one client connection. It is
 // used by the goroutine that serves the connection (fasthttp reads the
@@ -73,6 +80,11 @@ type lineTracker struct {
 	state   uint8
 	prevCR  bool // the last byte scanned was CR
 	bad     bool
+
+	// keep holds bytes read after the head, from offset keepFrom, while
+	// the state is lineDone; allocated at the first need.
+	keep     []byte
+	keepFrom int64
 }
 
 // observe scans b, the next bytes read from the connection.
@@ -82,7 +94,16 @@ func (t *lineTracker) observe(b []byte) {
 	}
 	start := t.read
 	t.read += int64(len(b))
-	if t.state >= lineDone || t.read <= t.next {
+	t.scan(b, start)
+}
+
+// scan follows the bytes b, which start at offset start.
+func (t *lineTracker) scan(b []byte, start int64) {
+	if t.state == lineDone {
+		t.retain(b, start)
+		return
+	}
+	if t.state == lineLost || start+int64(len(b)) <= t.next {
 		return
 	}
 	if t.next > start {
@@ -113,22 +134,61 @@ func (t *lineTracker) observe(b []byte) {
 			// (n == 0), which is as bad.
 			t.lineEnd, t.bad = start+int64(i), !cr
 			t.state = lineAfter
-			b = b[i+1:]
-			if t.bad || len(b) == 0 {
-				if t.bad {
-					t.state = lineDone
-				}
+			b, start = b[i+1:], start+int64(i)+1
+			if t.bad {
+				t.state = lineDone
 				return
 			}
 			break
 		}
 	}
-	// lineAfter: a LF right after the request line would be an empty
-	// field section ended by a bare LF, which checkHead cannot see
-	// (RawHeaders is empty then). fasthttp refuses that head itself today;
-	// it is checked here so that take never relies on it.
-	t.bad = b[0] == '\n'
-	t.state = lineDone
+	if t.state == lineAfter {
+		if len(b) == 0 {
+			return
+		}
+		// A LF right after the request line would be an empty field
+		// section ended by a bare LF, which checkHead cannot see
+		// (RawHeaders is empty then). fasthttp refuses that head itself
+		// today; it is checked here so that take never relies on it.
+		if b[0] == '\n' {
+			t.bad, t.state = true, lineDone
+			return
+		}
+		t.state = lineHead
+	}
+	// lineHead: find the empty line that ends the head; what follows it
+	// is kept until take.
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			t.lineLen += int64(len(b))
+			t.prevCR = b[len(b)-1] == '\r'
+			return
+		}
+		n := t.lineLen + int64(i)
+		empty := n == 0 || n == 1 && (i == 1 && b[0] == '\r' || i == 0 && t.prevCR)
+		t.lineLen, t.prevCR = 0, false
+		b, start = b[i+1:], start+int64(i)+1
+		if empty {
+			t.state = lineDone
+			t.keep, t.keepFrom = t.keep[:0], start
+			t.retain(b, start)
+			return
+		}
+	}
+}
+
+// retain keeps what fits of b (at offset start), if it continues what is
+// kept: take finds a gap as kept bytes ending before what was read.
+func (t *lineTracker) retain(b []byte, start int64) {
+	room := maxKeep - len(t.keep)
+	if len(b) == 0 || room == 0 || t.keepFrom+int64(len(t.keep)) != start {
+		return
+	}
+	if t.keep == nil {
+		t.keep = make([]byte, 0, maxKeep)
+	}
+	t.keep = append(t.keep, b[:min(len(b), room)]...)
 }
 
 // take hands the verdict on the request being served to its handler, and
@@ -159,11 +219,26 @@ func (t *lineTracker) take(rawLen, contentLength int) lineVerdict {
 		head = 2
 	}
 	next := t.lineEnd + 1 + head + body
-	if next < t.read {
-		t.state = lineLost // pipelined: its first bytes went by unscanned
+	t.next, t.lineLen, t.prevCR, t.bad, t.state = next, 0, false, false, lineSeek
+	if next >= t.read {
+		return lineOK
+	}
+	// The next request's first bytes were read already: scan them from
+	// what was kept, if it holds them and nothing after them is missing.
+	end := t.keepFrom + int64(len(t.keep))
+	if next < t.keepFrom || next >= end {
+		t.state = lineLost
 		return lineUnchecked
 	}
-	t.next, t.lineLen, t.prevCR, t.bad, t.state = next, 0, false, false, lineSeek
+	var tmp [maxKeep]byte
+	n := copy(tmp[:], t.keep[next-t.keepFrom:])
+	complete := end == t.read
+	t.keep, t.keepFrom = t.keep[:0], next+int64(n)
+	t.scan(tmp[:n], next)
+	if !complete && t.state != lineDone {
+		// The rest of its head went by unkept.
+		t.state = lineLost
+	}
 	return lineOK
 }
 

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -92,13 +94,39 @@ func TestRequestLineEnds(t *testing.T) {
 			}
 		})
 	}
-	t.Run("pipelined: the next request is not checked, the connection closes", func(t *testing.T) {
-		s := "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /y HTTP/1.1\nHost: a\r\n\r\n"
-		got, _, _ := serveStream([]byte(s), 1<<16, 1<<16)
-		if len(got) != 1 || got[0] != lineUnchecked {
-			t.Fatalf("verdicts %v, want [unchecked]", got)
+	pipelined := []struct {
+		name   string
+		stream string
+		want   []lineVerdict
+	}{
+		{"pipelined: the second request's bare LF is found", "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /y HTTP/1.1\nHost: a\r\n\r\n", []lineVerdict{lineOK, lineBareLF}},
+		{"pipelined: three strict requests", "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /y HTTP/1.1\r\nHost: a\r\n\r\nPOST /z HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", []lineVerdict{lineOK, lineOK, lineOK}},
+		{"pipelined after a body holding a bare-LF line", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 16\r\n\r\nGET / HTTP/1.1\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", []lineVerdict{lineOK, lineOK}},
+		{"pipelined past what is kept: the connection closes", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3000\r\n\r\n" + strings.Repeat("x", 3000) + "GET / HTTP/1.1\r\nHost: a\r\n\r\n", []lineVerdict{lineUnchecked}},
+	}
+	t.Run("many pipelined: served while kept, then the connection closes", func(t *testing.T) {
+		req := "GET /a-long-enough-path HTTP/1.1\r\nHost: a\r\nX-Pad: 0123456789\r\n\r\n"
+		for _, chunk := range []int{1, 5, 1 << 16} {
+			got, _, _ := serveStream([]byte(strings.Repeat(req, 40)), chunk, 1<<16)
+			// The first request, then those maxKeep holds whole; the last
+			// of them closes, as the one after it is not kept.
+			want := append(slices.Repeat([]lineVerdict{lineOK}, maxKeep/len(req)), lineUnchecked)
+			if !slices.Equal(got, want) {
+				t.Fatalf("chunk %d: verdicts %v, want %v", chunk, got, want)
+			}
 		}
 	})
+	for _, tc := range pipelined {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, chunk := range []int{1, 5, 1 << 16} {
+				// Every byte is read before the first handler runs.
+				got, _, _ := serveStream([]byte(tc.stream), chunk, 1<<16)
+				if !slices.Equal(got, tc.want) {
+					t.Fatalf("chunk %d: verdicts %v, want %v", chunk, got, tc.want)
+				}
+			}
+		})
+	}
 }
 
 // FuzzRequestLine: for any stream of requests, read in any chunk sizes, a
@@ -120,7 +148,19 @@ func FuzzRequestLine(f *testing.F) {
 		f.Add([]byte(s), uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
+		// Heads read one at a time, and everything read at once (a
+		// client that pipelines: the later requests come from what the
+		// tracker kept).
 		verdicts, strict, fieldsBad := serveStream(stream, int(chunk)+1, 0)
+		check(t, stream, verdicts, strict, fieldsBad)
+		verdicts, strict, fieldsBad = serveStream(stream, int(chunk)+1, 1<<16)
+		check(t, stream, verdicts, strict, fieldsBad)
+	})
+}
+
+func check(t *testing.T, stream []byte, verdicts []lineVerdict, strict, fieldsBad []bool) {
+	t.Helper()
+	{
 		for i, v := range verdicts {
 			switch {
 			case v == lineBareLF && strict[i]:
@@ -129,7 +169,7 @@ func FuzzRequestLine(f *testing.F) {
 				t.Fatalf("request %d passed with a bare LF in its head: %q", i, stream)
 			}
 		}
-	})
+	}
 }
 
 // BenchmarkRequestLine measures what the connection wrapper adds to a
