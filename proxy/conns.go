@@ -15,7 +15,6 @@ import (
 
 	"github.com/cobaltgw/cobaltgw/config"
 	"github.com/cobaltgw/cobaltgw/contract"
-	"github.com/cobaltgw/cobaltgw/internal/waitread"
 )
 
 // Connection caps ([server] max_conns and max_conns_per_ip; README.md
@@ -150,23 +149,13 @@ func (r *releaser) release() {
 type countedConn struct {
 	net.Conn
 	r  *releaser
-	wr waitread.Reader
 	lt lineTracker
-}
-
-// Write sends to the client; the next read (the client's next request on
-// a keep-alive connection) yields once before its system call
-// (internal/waitread).
-func (c *countedConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	c.wr.Arm()
-	return n, err
 }
 
 // Read reads from the connection; the request line tracker (reqline.go)
 // sees every byte fasthttp gets.
 func (c *countedConn) Read(p []byte) (int, error) {
-	n, err := c.wr.Read(c.Conn, p)
+	n, err := c.Conn.Read(p)
 	c.lt.observe(p[:n])
 	return n, err
 }

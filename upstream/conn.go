@@ -5,8 +5,6 @@ import (
 	"net"
 	"syscall"
 	"time"
-
-	"github.com/cobaltgw/cobaltgw/internal/waitread"
 )
 
 // conn wraps every TCP connection to a target (under TLS, when the target
@@ -36,8 +34,6 @@ type conn struct {
 	started   bool  // a response byte arrived in the current exchange
 	alive     bool  // result of the last peek
 	lastStart int64 // monotonic ns when the previous exchange started
-
-	wr waitread.Reader // the first read after a request waits, then reads
 }
 
 // recentUse is how recently a pooled connection must have started its
@@ -117,15 +113,12 @@ func (c *conn) Write(b []byte) (int, error) {
 		}
 		c.phase = phaseSending
 	}
-	n, err := c.Conn.Write(b)
-	c.wr.Arm()
-	return n, err
+	return c.Conn.Write(b)
 }
 
-// Read notes the first response byte of the exchange. The first read after
-// a write waits for the response before its system call (internal/waitread).
+// Read notes the first response byte of the exchange.
 func (c *conn) Read(b []byte) (int, error) {
-	n, err := c.wr.Read(c.Conn, b)
+	n, err := c.Conn.Read(b)
 	if n > 0 && c.phase == phaseSending {
 		c.phase, c.started = phaseReceiving, true
 	}
