@@ -115,15 +115,10 @@ func (t *lineTracker) scan(b []byte, start int64) {
 			if len(b) == 0 {
 				return
 			}
-			i := bytes.IndexByte(b, '\n')
+			i, n, cr := t.endOfLine(b)
 			if i < 0 {
-				t.lineLen += int64(len(b))
-				t.prevCR = b[len(b)-1] == '\r'
 				return
 			}
-			cr := i > 0 && b[i-1] == '\r' || i == 0 && t.prevCR
-			n := t.lineLen + int64(i)
-			t.lineLen, t.prevCR = 0, false
 			if n == 1 && cr {
 				// An empty line (CRLF) before the request line: fasthttp
 				// skips it, as RFC 9112 §2.2 allows.
@@ -159,15 +154,11 @@ func (t *lineTracker) scan(b []byte, start int64) {
 	// lineHead: find the empty line that ends the head; what follows it
 	// is kept until take.
 	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
+		i, n, cr := t.endOfLine(b)
 		if i < 0 {
-			t.lineLen += int64(len(b))
-			t.prevCR = b[len(b)-1] == '\r'
 			return
 		}
-		n := t.lineLen + int64(i)
-		empty := n == 0 || n == 1 && (i == 1 && b[0] == '\r' || i == 0 && t.prevCR)
-		t.lineLen, t.prevCR = 0, false
+		empty := n == 0 || n == 1 && cr
 		b, start = b[i+1:], start+int64(i)+1
 		if empty {
 			t.state = lineDone
@@ -176,6 +167,23 @@ func (t *lineTracker) scan(b []byte, start int64) {
 			return
 		}
 	}
+}
+
+// endOfLine finds the LF that ends the current line in b, which continues
+// the bytes scanned before: i is its index in b (-1 when b ends first, and
+// then b is counted into the line), n the line's length before the LF
+// across reads, cr whether a CR comes right before the LF.
+func (t *lineTracker) endOfLine(b []byte) (i int, n int64, cr bool) {
+	i = bytes.IndexByte(b, '\n')
+	if i < 0 {
+		t.lineLen += int64(len(b))
+		t.prevCR = b[len(b)-1] == '\r'
+		return -1, 0, false
+	}
+	cr = i > 0 && b[i-1] == '\r' || i == 0 && t.prevCR
+	n = t.lineLen + int64(i)
+	t.lineLen, t.prevCR = 0, false
+	return i, n, cr
 }
 
 // retain keeps what fits of b (at offset start), if it continues what is
