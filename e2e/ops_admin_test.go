@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cobaltgw/cobaltgw/internal/promtest"
 )
 
 // opsConfig is baseConfig with the admin listener on a free loopback port
@@ -63,19 +65,9 @@ func (g *gateway) scrape(t *testing.T) map[string]float64 {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
 		t.Fatalf("/metrics: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	s := map[string]float64{}
-	for _, line := range strings.Split(body, "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("bad sample %q", line)
-		}
-		for _, k := range seriesKeys(line[:i]) {
-			s[k] = v
-		}
+	s, err := promtest.Samples(body)
+	if err != nil {
+		t.Fatalf("bad exposition: %v", err)
 	}
 	return s
 }
@@ -236,29 +228,4 @@ rate_limits = ["tiny"]
 	if got := s[`cobaltgw_ratelimit_rejections_total{policy="tiny"}`]; got != 1 {
 		t.Fatalf("rejections by tiny = %v, want 1", got)
 	}
-}
-
-// seriesKeys lists the series key under every order of its labels, so a
-// test can name a series in any order (client_golang writes them sorted).
-func seriesKeys(series string) []string {
-	name, rest, ok := strings.Cut(series, "{")
-	if !ok {
-		return []string{series}
-	}
-	labels := strings.Split(strings.TrimSuffix(rest, "}"), ",")
-	var out []string
-	var permute func(k int)
-	permute = func(k int) {
-		if k == len(labels) {
-			out = append(out, name+"{"+strings.Join(labels, ",")+"}")
-			return
-		}
-		for i := k; i < len(labels); i++ {
-			labels[k], labels[i] = labels[i], labels[k]
-			permute(k + 1)
-			labels[k], labels[i] = labels[i], labels[k]
-		}
-	}
-	permute(0)
-	return out
 }

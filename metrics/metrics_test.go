@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cobaltgw/cobaltgw/internal/promtest"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -21,46 +22,11 @@ func scrape(t *testing.T, m *Metrics) (string, map[string]float64) {
 	if err := m.WritePrometheus(&b); err != nil {
 		t.Fatal(err)
 	}
-	samples := map[string]float64{}
-	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("sample %q: %v", line, err)
-		}
-		for _, k := range seriesKeys(line[:i]) {
-			samples[k] = v
-		}
+	samples, err := promtest.Samples(b.String())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b.String(), samples
-}
-
-// seriesKeys lists the series key under every order of its labels, so a
-// test can name a series in any order (client_golang writes them sorted).
-func seriesKeys(series string) []string {
-	name, rest, ok := strings.Cut(series, "{")
-	if !ok {
-		return []string{series}
-	}
-	labels := strings.Split(strings.TrimSuffix(rest, "}"), ",")
-	var out []string
-	var permute func(k int)
-	permute = func(k int) {
-		if k == len(labels) {
-			out = append(out, name+"{"+strings.Join(labels, ",")+"}")
-			return
-		}
-		for i := k; i < len(labels); i++ {
-			labels[k], labels[i] = labels[i], labels[k]
-			permute(k + 1)
-			labels[k], labels[i] = labels[i], labels[k]
-		}
-	}
-	permute(0)
-	return out
 }
 
 func TestRequestSeries(t *testing.T) {
