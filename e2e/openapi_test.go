@@ -183,17 +183,23 @@ func TestOpenAPIRoutesCommand(t *testing.T) {
 	}
 }
 
+// fileWriter returns a function that replaces the file at path.
+func fileWriter(t *testing.T, path string) func(body string) {
+	return func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestOpenAPIReload: a changed document is picked up by SIGHUP like any
 // config; a document that breaks keeps the old routes serving.
 func TestOpenAPIReload(t *testing.T) {
 	up := newUpstream(t, echo)
 	dir := t.TempDir()
 	doc := filepath.Join(dir, "api.yaml")
-	write := func(body string) {
-		if err := os.WriteFile(doc, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := fileWriter(t, doc)
 	write("openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /one:\n    get:\n      responses: {'200': {description: ok}}\n")
 	path := writeConfig(t, baseConfig(up.addr, fmt.Sprintf("\n[[openapi]]\nfile = %q\nupstream = \"api\"\n", doc)))
 	g := startGatewayFile(t, path)
@@ -252,11 +258,7 @@ func TestOpenAPIWatch(t *testing.T) {
 	up := newUpstream(t, echo)
 	dir := t.TempDir()
 	doc := filepath.Join(dir, "api.yaml")
-	write := func(body string) {
-		if err := os.WriteFile(doc, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := fileWriter(t, doc)
 	write("openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /one:\n    get:\n      responses: {'200': {description: ok}}\n")
 	cfg := strings.Replace(baseConfig(up.addr, fmt.Sprintf("\n[[openapi]]\nfile = %q\nupstream = \"api\"\n", doc)), "[server]\n", "[server]\nwatch = true\n", 1)
 	g := startGatewayFile(t, writeConfig(t, cfg))
