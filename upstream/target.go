@@ -173,12 +173,12 @@ func dialFunc(timeout time.Duration, tc *tls.Config, idle time.Duration) fasthtt
 // the wait for the response head, and a streamed body outlives any
 // absolute deadline (README "Streaming").
 //
-// Moving a deadline is a runtime timer change and a clock read; made on
-// every read and write it was about 3% of the gateway's CPU per proxied
-// request (README "Performance"). So a deadline is moved only when it is
-// less than idle ahead, and then to idle + idle/16 ahead: a silence is cut
-// after at least idle and at most idle/16 more, and a busy connection
-// moves each deadline about once per idle/16.
+// Moving a deadline is a runtime timer change; made on every read and
+// write it was two or three per proxied request (README "Performance").
+// So a deadline is moved only when it is less than idle ahead, and then to
+// idle + idle/16 ahead: a silence is cut after at least idle and at most
+// idle/16 more, and a busy connection moves each deadline about once per
+// idle/16.
 type idleConn struct {
 	net.Conn
 	idle   time.Duration
